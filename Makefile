@@ -1,0 +1,28 @@
+# The two commands of the README. `make run` sets up a fresh machine, ingests corpus/
+# and answers a sample question; `make test` runs the default (offline) test suite.
+PY := .venv/bin/python
+QUESTION ?= How much has Alibaba committed to AI and cloud infrastructure over three years?
+
+.PHONY: setup run test ui serve eval bench clean
+
+.venv/.installed: pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@
+
+setup: .venv/.installed
+
+run: setup
+	.venv/bin/rag ingest corpus/
+	.venv/bin/rag ask "$(QUESTION)"
+
+ui: setup
+	.venv/bin/rag ui
+
+test: setup
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf .rag out

@@ -1,0 +1,115 @@
+"""Sentence-aware chunking with overlap and exact character offsets.
+
+Sentences come from the Punkt model that llama-index bundles (the same one its
+`SentenceSplitter` uses), but we pack them ourselves: llama-index's node parsers
+re-join text and only estimate offsets, while every chunk here must satisfy
+`document.text[start:end] == chunk.text`. Lines are sentence boundaries too, so list
+items and headings never merge with the next sentence. Chunks never cross a cleaned
+section (see cleaning.py), and are sized in the embedding model's tokens.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import re
+from collections.abc import Callable
+from functools import lru_cache
+
+from rag.types import Chunk, Document, Span
+
+TokenCounter = Callable[[str], int]
+# Scraped text often loses the space between sentences ("returns.Alibaba's"); Punkt
+# cannot see those boundaries, so they are cut first.
+_GLUED = re.compile(r"(?<=[a-z\]\)][.!?])(?=[A-Z][a-z])")
+
+
+def word_count(text: str) -> int:
+    """A token counter that needs no model (tests, estimates)."""
+    return len(text.split())
+
+
+@lru_cache(maxsize=1)
+def _punkt():
+    import nltk
+    from nltk.tokenize.punkt import PunktTokenizer
+
+    spec = importlib.util.find_spec("llama_index.core")
+    if spec and spec.submodule_search_locations:
+        nltk.data.path.append(os.path.join(spec.submodule_search_locations[0], "_static", "nltk_cache"))
+    return PunktTokenizer("english")
+
+
+def sentence_spans(text: str, section: Span) -> list[Span]:
+    """Sentences inside `section`, as absolute offsets, split at line breaks and by Punkt."""
+    spans: list[Span] = []
+    for line in re.finditer(r"[^\n]+", text[section.start : section.end]):
+        base = section.start + line.start()
+        for piece in _GLUED.split(line.group()):  # zero-width cuts: pieces tile the line
+            for start, end in _punkt().span_tokenize(piece):
+                if piece[start:end].strip():
+                    spans.append(Span(base + start, base + end))
+            base += len(piece)
+    return spans
+
+
+def split_long(text: str, span: Span, max_tokens: int, count: TokenCounter) -> list[Span]:
+    """Cut a sentence longer than `max_tokens` at word boundaries."""
+    if count(text[span.start : span.end]) <= max_tokens:
+        return [span]
+    pieces, start, last_end = [], span.start, span.start
+    for word in re.finditer(r"\S+", text[span.start : span.end]):
+        end = span.start + word.end()
+        if count(text[start:end]) > max_tokens and last_end > start:
+            pieces.append(Span(start, last_end))
+            start = span.start + word.start()
+        last_end = end
+    pieces.append(Span(start, span.end))
+    return pieces
+
+
+def pack(sentences: list[Span], sizes: list[int], max_tokens: int, overlap: int) -> list[tuple[int, int]]:
+    """Greedy windows [i, j) of sentences within `max_tokens`; consecutive windows share
+    trailing sentences worth at most `overlap` tokens."""
+    windows, i = [], 0
+    while i < len(sentences):
+        j, total = i, 0
+        while j < len(sentences) and (j == i or total + sizes[j] <= max_tokens):
+            total += sizes[j]
+            j += 1
+        windows.append((i, j))
+        if j == len(sentences):
+            break
+        back, shared = j, 0
+        while back - 1 > i and shared + sizes[back - 1] <= overlap:
+            back -= 1
+            shared += sizes[back]
+        i = back
+    return windows
+
+
+def chunk_document(doc: Document, max_tokens: int, overlap: int, count: TokenCounter = word_count) -> list[Chunk]:
+    """Chunks of one document, in order, each a verbatim slice of `doc.text`."""
+    chunks = []
+    for section in doc.kept:
+        sentences = [p for s in sentence_spans(doc.text, section) for p in split_long(doc.text, s, max_tokens, count)]
+        sizes = [count(doc.text[s.start : s.end]) for s in sentences]
+        for i, j in pack(sentences, sizes, max_tokens, overlap):
+            chunks.append(_make_chunk(doc, tuple(sentences[i:j])))
+    return chunks
+
+
+def chunk_id(doc_id: str, doc_hash: str, start: int, text: str) -> str:
+    """Content hash: the same text at the same place of the same version gets the same id."""
+    key = "\x00".join([doc_id, doc_hash, str(start), text])
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _make_chunk(doc: Document, sentences: tuple[Span, ...]) -> Chunk:
+    start, end = sentences[0].start, sentences[-1].end
+    text = doc.text[start:end]
+    return Chunk(
+        chunk_id=chunk_id(doc.doc_id, doc.content_hash, start, text),
+        doc_id=doc.doc_id, text=text, start=start, end=end, sentences=sentences,
+        title=doc.title, published=doc.published, source=doc.source, doc_hash=doc.content_hash,
+    )

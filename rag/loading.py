@@ -1,0 +1,172 @@
+"""Finding and reading source files into `Document`s.
+
+Supported: .txt, .md (read as they are), .html/.htm (visible text; scripts and styles
+dropped) and .pdf (pypdf text extraction). Offsets in citations point into the text
+this module returns: for .txt and .md that is the file itself. Every file that cannot
+be used is reported as `Skipped` with its reason, and the rest goes on.
+Left out: OCR of scanned PDFs, .docx, and encodings other than UTF-8/UTF-16.
+"""
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from rag.cleaning import kept_sections, metadata, repeated_templates
+from rag.errors import LoadError
+from rag.types import Document
+
+SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
+MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_PDF_PAGES = 2000
+MAX_TEXT_CHARS = 5_000_000  # what a decompression bomb could otherwise expand to
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A file left out of ingestion, and why."""
+
+    path: str
+    reason: str
+
+
+def discover(root: Path) -> tuple[list[Path], list[Skipped]]:
+    """Supported files under `root` (or `root` itself), never leaving the folder."""
+    root = Path(root)
+    if not root.exists():
+        raise LoadError(f"{root} does not exist")
+    if root.is_file():
+        return ([root], []) if root.suffix.lower() in SUPPORTED else ([], [Skipped(str(root), "unsupported file type")])
+    base, found, skipped = root.resolve(), [], []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            if name.startswith(".") or path.suffix.lower() not in SUPPORTED:
+                continue
+            if path.is_symlink() and not path.resolve().is_relative_to(base):
+                skipped.append(Skipped(str(path), "symbolic link pointing outside the folder"))
+                continue
+            found.append(path)
+    return found, skipped
+
+
+def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """The text of one file, or LoadError saying why it is unusable."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise LoadError(f"larger than {max_bytes // (1024 * 1024)} MB ({size} bytes)")
+        suffix = path.suffix.lower()
+        text = _read_pdf(path) if suffix == ".pdf" else _decode(path.read_bytes())
+        if suffix in {".html", ".htm"}:
+            text = html_to_text(text)
+    except OSError as exc:
+        raise LoadError(f"cannot be read ({exc.strerror or exc})") from exc
+    if not text.strip():
+        raise LoadError("empty, or no text could be extracted")
+    return text
+
+
+def load_documents(root: Path, doc_id_base: Path | None = None) -> tuple[list[Document], list[Skipped]]:
+    """Read, clean and describe every usable file under `root`."""
+    paths, skipped = discover(root)
+    base = doc_id_base or (Path(root) if Path(root).is_dir() else Path(root).parent)
+    texts: dict[Path, str] = {}
+    for path in paths:
+        try:
+            texts[path] = read_text(path)
+        except LoadError as exc:
+            skipped.append(Skipped(str(path), str(exc)))
+    # Repetition across documents is a corpus-level signal, so it is computed first.
+    repeated = repeated_templates(texts.values())
+    docs = [make_document(path, text, repeated, base) for path, text in texts.items()]
+    return docs, skipped
+
+
+def make_document(path: Path, text: str, repeated: set[str], base: Path) -> Document:
+    """Clean one text and attach its metadata and content hash."""
+    doc_id = path.relative_to(base).with_suffix("").as_posix() if path.is_relative_to(base) else path.stem
+    kept = kept_sections(text, repeated)
+    title, published = metadata(text, kept, doc_id)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass"))
+    digest.update(repr([(s.start, s.end) for s in kept]).encode())
+    return Document(doc_id, text, title, published, str(path), digest.hexdigest(), kept)
+
+
+def _decode(data: bytes) -> str:
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")):
+        if data.startswith(bom):
+            try:
+                return _reject_binary(data.decode(encoding))
+            except UnicodeDecodeError as exc:
+                raise LoadError(f"not valid {encoding} text") from exc
+    try:
+        return _reject_binary(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise LoadError(f"not valid UTF-8 text (byte {exc.start})") from exc
+
+
+def _reject_binary(text: str) -> str:
+    sample = text[:8192]
+    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if "\x00" in sample or controls > len(sample) * 0.05:
+        raise LoadError("binary content (NUL or control bytes)")
+    return text
+
+
+def _read_pdf(path: Path) -> str:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoadError("encrypted PDF")
+        pages, total = [], 0
+        for page in reader.pages[:MAX_PDF_PAGES]:
+            pages.append(page.extract_text() or "")
+            total += len(pages[-1])
+            if total > MAX_TEXT_CHARS:
+                raise LoadError(f"PDF expands to more than {MAX_TEXT_CHARS} characters")
+        return "\n\n".join(pages)
+    except LoadError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError, NotImplementedError) as exc:
+        raise LoadError(f"unreadable PDF ({type(exc).__name__})") from exc
+
+
+class _TextExtractor(HTMLParser):
+    SKIP = {"script", "style", "noscript", "template", "svg"}
+    BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "title"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.skipping += tag in self.SKIP
+        if tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag):
+        self.skipping -= tag in self.SKIP and self.skipping > 0
+        if tag in self.BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data):
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML page, one block per line; markup and scripts removed."""
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
+    return "\n".join(line for line in lines if line)

@@ -1,0 +1,174 @@
+"""The one place that wires the stages: `RAG` is the Python API every surface uses.
+
+    from rag import RAG
+    rag = RAG.open(store=".rag")
+    rag.ingest("corpus/")
+    answer = rag.ask("How much has Alibaba committed to AI?")
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import unicodedata
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+
+from rag.config import Config
+from rag.doctor import check_store, rebuild_keywords
+from rag.embedding import Embedder
+from rag.errors import InputError, NotReadyError, StoreLockedError
+from rag.ingestion import IngestReport, ingest_path
+from rag.keyword_index import KeywordIndex
+from rag.locking import WriteLock
+from rag.retrieval import Evidence, HybridRetriever
+from rag.store import ChunkStore
+from rag.timing import stage
+from rag.types import Answer, DocumentInfo, Filters
+
+log = logging.getLogger(__name__)
+JOURNAL = "ingest.journal"
+
+
+def clean_question(question: str, max_chars: int) -> str:
+    """The question without control characters, or InputError when it is unusable."""
+    if not isinstance(question, str):
+        raise InputError("the question must be text")
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in question)
+    text = " ".join(text.split())
+    if not text:
+        raise InputError("the question is empty")
+    if len(text) > max_chars:
+        raise InputError(f"the question is too long ({len(text)} characters; the limit is {max_chars})")
+    if not re.search(r"\w", text):
+        raise InputError("the question has no words")
+    return text
+
+
+class RAG:
+    """A store, and the stages that fill and question it."""
+
+    def __init__(self, config: Config, embedder: Embedder | None = None):
+        self.config = config
+        self.embedder = embedder or Embedder(config.embed_model, config.embed_precision, config.embed_batch_size)
+
+    @classmethod
+    def open(cls, store: str | Path | None = None, config: Config | None = None, **overrides) -> "RAG":
+        """Open (or create) the store; `overrides` are Config fields."""
+        config = (config or Config.from_env()).with_(store=store, **overrides)
+        return cls(config)
+
+    @cached_property
+    def store(self) -> ChunkStore:
+        store = ChunkStore(self.config, self.embedder.name, self.embedder.dim)
+        if (Path(self.config.store) / JOURNAL).exists():
+            self._repair_after_crash(store)
+        return store
+
+    @cached_property
+    def keywords(self) -> KeywordIndex:
+        index = KeywordIndex(Path(self.config.store) / "bm25")
+        index.load()
+        self._refresh_keywords(index)
+        return index
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(self.store, self.keywords, self.embedder, self.config)
+
+    # --- writing -------------------------------------------------------------------
+    def ingest(self, path: str | Path | None = None, rebuild: bool = False, progress: bool = False) -> IngestReport:
+        """Add, update and remove documents so the store matches the files under `path`."""
+        path = Path(path or self.config.corpus)
+        with WriteLock(self.config.store):
+            if rebuild:
+                self.store.drop()
+                self.__dict__.pop("store", None)
+                self.keywords.rebuild([])
+            store = self.store  # opened (and repaired) before this ingest's journal exists
+            journal = Path(self.config.store) / JOURNAL
+            journal.write_text(str(time.time()))
+            report = ingest_path(path, store, self.keywords, self.embedder, self.config, progress)
+            journal.unlink(missing_ok=True)
+        return report
+
+    def delete(self, doc_id: str) -> bool:
+        """Remove one document; False when it was not stored."""
+        with WriteLock(self.config.store):
+            if doc_id not in self.store.catalog_entries([doc_id]):
+                return False
+            self.store.forget_document(doc_id)
+            self.store.delete_chunks(self.store.chunk_ids_of(doc_id))
+            self.keywords.replace([doc_id], [])
+            self.keywords.save(self.store.fingerprint())
+        return True
+
+    def check(self, repair: bool = True) -> list[str]:
+        """Verify the store's invariants (and repair them); returns what was found."""
+        with WriteLock(self.config.store):
+            return check_store(self.store, self.keywords, repair)
+
+    # --- reading -------------------------------------------------------------------
+    def documents(self) -> list[DocumentInfo]:
+        """Every stored document, by id."""
+        return sorted(self.store.catalog().values(), key=lambda d: d.doc_id)
+
+    def is_empty(self) -> bool:
+        return self.store.count() == 0
+
+    def retrieve(self, question: str, top_k: int | None = None, filters: Filters | None = None,
+                 timings: dict | None = None):
+        """(query vector, evidence) for a question, without answering."""
+        self._refresh_keywords(self.keywords)
+        return self.retriever.retrieve(question, top_k or self.config.top_k, filters, timings)
+
+    def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Answer:
+        """Answer from the documents only, with citations, or refuse."""
+        *_, answer = self.stream(question, top_k, filters)
+        return answer
+
+    def stream(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Iterator[str | Answer]:
+        """Yield text pieces as they are produced, then the final `Answer`."""
+        t0 = time.perf_counter()
+        question = clean_question(question, self.config.max_question_chars)
+        if self.is_empty():
+            raise NotReadyError("the store is empty: run `rag ingest corpus/` first")
+        timings: dict[str, float] = {}
+        qvec, evidence = self.retrieve(question, top_k, filters, timings)
+        answer = yield from self._generate(question, qvec, evidence, timings)
+        timings["total"] = (time.perf_counter() - t0) * 1000
+        yield Answer(answer.text, answer.answerable, answer.citations, timings, question,
+                     answer.retrieved, answer.confidence)
+
+    def _generate(self, question, qvec, evidence: list[Evidence], timings) -> Iterator[str]:
+        with stage(timings, "answer"):
+            if self.config.generator == "extractive":
+                from rag.answering import compose
+
+                answer = compose(question, qvec, evidence, self.keywords, self.config.refusal_threshold,
+                                 self.config.max_answer_sentences)
+                yield answer.text
+                return answer
+        from rag.llm import generate_with_llm
+
+        return (yield from generate_with_llm(question, evidence, self.config, timings))
+
+    # --- upkeep --------------------------------------------------------------------
+    def _refresh_keywords(self, index: KeywordIndex) -> None:
+        if index.is_stale_on_disk():
+            index.load()
+        if index.fingerprint != self.store.fingerprint():
+            log.info("BM25 index out of date; rebuilding from the store")
+            rebuild_keywords(self.store, index)
+
+    def _repair_after_crash(self, store: ChunkStore) -> None:
+        try:
+            with WriteLock(self.config.store):
+                index = KeywordIndex(Path(self.config.store) / "bm25")
+                index.load()
+                for message in check_store(store, index, repair=True):
+                    log.warning("store repaired after an interrupted ingest: %s", message)
+                (Path(self.config.store) / JOURNAL).unlink(missing_ok=True)
+        except StoreLockedError:
+            pass  # a writer is at work; readers filter unfinished documents out anyway
