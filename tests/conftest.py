@@ -1,0 +1,66 @@
+"""Shared fixtures. The real model on the real corpus, in a store under tmp: the
+default run needs no network and leaves the user's .rag/ alone."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    return REPO / "corpus"
+
+
+@pytest.fixture(scope="session")
+def squad_dir() -> Path:
+    path = SHARED / "datasets" / "squad2-open"
+    if not path.is_dir():
+        pytest.skip("../shared/datasets/squad2-open is not beside the repository")
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """One loaded model for the whole session (loading costs seconds)."""
+    from rag.embedding import Embedder
+
+    return Embedder()
+
+
+@pytest.fixture(scope="session")
+def built_rag(tmp_path_factory, embedder, corpus_dir):
+    """A RAG over a copy of corpus/, ingested once per session. Do not modify it:
+    tests that change documents use `fresh_rag`."""
+    from rag.config import Config
+    from rag.pipeline import RAG
+
+    base = tmp_path_factory.mktemp("built")
+    docs = base / "corpus"
+    shutil.copytree(corpus_dir, docs)
+    rag = RAG(Config(store=base / "store", corpus=docs), embedder=embedder)
+    rag.ingest(docs)
+    return rag
+
+
+@pytest.fixture()
+def fresh_rag(tmp_path, embedder, corpus_dir):
+    """A RAG over its own copy of corpus/ (not yet ingested), for tests that change files."""
+    from rag.config import Config
+    from rag.pipeline import RAG
+
+    docs = tmp_path / "corpus"
+    shutil.copytree(corpus_dir, docs)
+    return RAG(Config(store=tmp_path / "store", corpus=docs), embedder=embedder)
