@@ -34,7 +34,7 @@ def check_store(store: ChunkStore, keywords: KeywordIndex, repair: bool) -> list
         messages.append(f"{len(incomplete)} document(s) are incomplete ({', '.join(incomplete[:5])})"
                         + (": forgotten, the next ingest stores them again" if repair else ""))
     fingerprint_after = store.fingerprint({d: i for d, i in catalog.items() if d not in incomplete})
-    keyword_ids = {r.chunk_id for r in keywords.rows}
+    keyword_ids = set(keywords.chunk_ids)
     good_rows = [r for r in rows if r.doc_id not in incomplete]
     stale = keyword_ids != {r.chunk_id for r in good_rows} or keywords.fingerprint != fingerprint_after
     if stale:

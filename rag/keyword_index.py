@@ -12,6 +12,7 @@ os.replace.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -43,11 +44,16 @@ def _stemmer():
     return Stemmer.Stemmer("english")
 
 
-def terms(texts: Sequence[str]) -> list[list[str]]:
-    """Lower-cased, stemmed terms without stopwords, as BM25 sees them."""
+def _bm25s():
     import bm25s
 
-    return bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    bm25s.logger.setLevel(logging.WARNING)  # bm25s sets DEBUG on import and logs every build
+    return bm25s
+
+
+def terms(texts: Sequence[str]) -> list[list[str]]:
+    """Lower-cased, stemmed terms without stopwords, as BM25 sees them."""
+    return _bm25s().tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
 
 
 class KeywordIndex:
@@ -55,24 +61,30 @@ class KeywordIndex:
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
-        self.rows: list[KeywordRow] = []
         self.fingerprint = ""
+        self._rows: list[KeywordRow] | None = []
+        self._version: Path | None = None
         self._bm25 = None
         self._doc_freq: dict[str, int] = {}
         self._loaded_pointer: float | None = None
+        self._set_keys([], [], [])
 
     # --- persistence ---------------------------------------------------------------
     def load(self) -> bool:
-        """Load the saved index, if any. Returns False when there is none."""
+        """Load the saved index, if any (texts stay on disk until an update needs them).
+        Returns False when there is none."""
+        bm25s = _bm25s()
         pointer = self.folder / "current.json"
         try:
             current = json.loads(pointer.read_text())
             version = self.folder / current["version"]
-            with open(version / "rows.jsonl", encoding="utf-8") as f:
-                rows = [KeywordRow(*json.loads(line)) for line in f]
+            keys = json.loads((version / "keys.json").read_text())
+            self._doc_freq = json.loads((version / "doc_freq.json").read_text())
+            self._bm25 = bm25s.BM25.load(version / "bm25", mmap=False) if keys["chunk_ids"] else None
         except (OSError, ValueError, KeyError, TypeError):
             return False
-        self._index(rows)
+        self._set_keys(keys["chunk_ids"], keys["doc_ids"], keys["dates"])
+        self._rows, self._version = None, version
         self.fingerprint = current["fingerprint"]
         self._loaded_pointer = pointer.stat().st_mtime
         return True
@@ -85,27 +97,39 @@ class KeywordIndex:
             return False
 
     def save(self, fingerprint: str) -> None:
-        """Write rows under a fresh version folder and swap the pointer atomically."""
+        """Write the index under a fresh version folder and swap the pointer atomically."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        version = f"v-{uuid.uuid4().hex[:12]}"
-        tmp = self.folder / version
-        tmp.mkdir()
-        with open(tmp / "rows.jsonl", "w", encoding="utf-8") as f:
-            for r in self.rows:
+        version = self.folder / f"v-{uuid.uuid4().hex[:12]}"
+        version.mkdir()
+        rows = self.rows
+        with open(version / "rows.jsonl", "w", encoding="utf-8") as f:
+            for r in rows:
                 f.write(json.dumps([r.chunk_id, r.doc_id, r.published_ord, r.text], ensure_ascii=False) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        keys = {"chunk_ids": self._chunk_ids, "doc_ids": list(self._doc_ids), "dates": self._dates.tolist()}
+        (version / "keys.json").write_text(json.dumps(keys, ensure_ascii=False))
+        (version / "doc_freq.json").write_text(json.dumps(self._doc_freq, ensure_ascii=False))
+        if self._bm25 is not None:
+            self._bm25.save(version / "bm25", show_progress=False)
+        _fsync_tree(version)
         staging = self.folder / "current.json.tmp"
-        staging.write_text(json.dumps({"version": version, "fingerprint": fingerprint}))
+        staging.write_text(json.dumps({"version": version.name, "fingerprint": fingerprint}))
         os.replace(staging, self.folder / "current.json")
-        self.fingerprint = fingerprint
+        self.fingerprint, self._version = fingerprint, version
         self._loaded_pointer = (self.folder / "current.json").stat().st_mtime
-        self._remove_old_versions(keep=version)
+        self._remove_old_versions(keep=version.name)
 
     def _remove_old_versions(self, keep: str) -> None:
         for old in self.folder.glob("v-*"):
             if old.name != keep:
                 shutil.rmtree(old, ignore_errors=True)
+
+    @property
+    def rows(self) -> list[KeywordRow]:
+        """Every indexed chunk, with its text (read from disk on first use)."""
+        if self._rows is None:
+            with open(self._version / "rows.jsonl", encoding="utf-8") as f:
+                self._rows = [KeywordRow(*json.loads(line)) for line in f]
+        return self._rows
 
     # --- building ------------------------------------------------------------------
     def replace(self, remove_docs: Iterable[str], add: Sequence[KeywordRow]) -> None:
@@ -118,10 +142,9 @@ class KeywordIndex:
         self._index(list(rows))
 
     def _index(self, rows: list[KeywordRow]) -> None:
-        import bm25s
-
-        self.rows = rows
-        self._bm25, self._doc_freq = None, {}
+        bm25s = _bm25s()
+        self._rows, self._bm25, self._doc_freq = rows, None, {}
+        self._set_keys([r.chunk_id for r in rows], [r.doc_id for r in rows], [r.published_ord for r in rows])
         if not rows:
             return
         tokens = bm25s.tokenize([r.text for r in rows], stopwords="en", stemmer=_stemmer(), show_progress=False)
@@ -131,13 +154,23 @@ class KeywordIndex:
         for ids in tokens.ids:
             present[np.unique(np.asarray(ids, dtype=np.int64))] += 1
         self._doc_freq = {term: int(present[i]) for term, i in tokens.vocab.items()}
-        self._doc_ids = np.array([r.doc_id for r in rows], dtype=object)
-        self._dates = np.array([r.published_ord for r in rows], dtype=np.int64)
+
+    def _set_keys(self, chunk_ids: list[str], doc_ids: list[str], dates: list[int]) -> None:
+        self._chunk_ids = list(chunk_ids)
+        self._doc_ids = np.array(doc_ids, dtype=object)
+        self._dates = np.array(dates, dtype=np.int64)
+
+    @property
+    def chunk_ids(self) -> list[str]:
+        return self._chunk_ids
+
+    def __len__(self) -> int:
+        return len(self._chunk_ids)
 
     # --- querying ------------------------------------------------------------------
     def idf(self, term: str) -> float:
         """Smoothed inverse document frequency of a stemmed term."""
-        n = len(self.rows)
+        n = len(self._chunk_ids)
         return float(np.log(1 + (n - self._doc_freq.get(term, 0) + 0.5) / (self._doc_freq.get(term, 0) + 0.5)))
 
     def search(self, query: str, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
@@ -148,14 +181,14 @@ class KeywordIndex:
         if not query_terms:
             return []
         mask = self._mask(filters)
-        k = min(n, len(self.rows))
+        k = min(n, len(self._chunk_ids))
         docs, scores = self._bm25.retrieve([query_terms], k=k, weight_mask=mask, show_progress=False, n_threads=1)
-        return [(self.rows[d].chunk_id, float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        return [(self._chunk_ids[d], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
 
     def _mask(self, filters: Filters | None) -> np.ndarray | None:
         if filters is None or filters.empty:
             return None
-        keep = np.ones(len(self.rows), dtype=bool)
+        keep = np.ones(len(self._chunk_ids), dtype=bool)
         if filters.doc_ids:
             keep &= np.isin(self._doc_ids, list(filters.doc_ids))
         if filters.published_from:
@@ -163,3 +196,11 @@ class KeywordIndex:
         if filters.published_to:
             keep &= (self._dates <= date_ordinal(filters.published_to)) & (self._dates > 0)
         return keep.astype(np.float32)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """Flush every file of a new index version before the pointer names it."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
