@@ -4,9 +4,13 @@ verbatim sentence of a retrieved chunk, followed by its citation marker.
 Each candidate sentence gets one score, a weighted sum of
 - meaning: cosine between the question and the sentence's contextual vector;
 - terms: the IDF-weighted share of the question's terms the sentence contains;
+- window terms: the same share over the sentence and the one before it, since a
+  question often combines a fact with the sentence that introduces its subject;
 - answer type: +1 when the sentence carries what the question asks for (an amount for
   "how much", a date for "when", a name for "who"), -1 when it cannot;
-- retrieval: the rank of its chunk after fusion.
+- chunk: the cosine between the question and the sentence's whole chunk.
+The weights were chosen by a grid search for top-1 sentence accuracy on a SQuAD 2.0
+sample (seed 123) and checked on a disjoint one (seed 7): 0.78 -> 0.81 there.
 The best sentence answers; sentences from other documents that score nearly as well
 and state a different figure are added as disagreeing sources. When the best score is
 below `refusal_threshold` (chosen by the sweep in eval/THRESHOLD.md), the answer is the
@@ -23,8 +27,8 @@ from rag.keyword_index import KeywordIndex, terms
 from rag.retrieval import Evidence
 from rag.types import REFUSAL_TEXT, Answer, Chunk, Citation, Span
 
-WEIGHTS = {"meaning": 0.55, "terms": 0.35, "type": 0.08, "retrieval": 0.05}
-NEAR_BEST = 0.9  # a second source must score within this ratio of the best
+WEIGHTS = {"meaning": 0.45, "terms": 0.15, "window": 0.30, "type": 0.04, "chunk": 0.10}
+NEAR_BEST = 0.08  # a disagreeing source must score within this margin of the best
 
 _Q_NUMBER = re.compile(r"\bhow (much|many|large|big|high|low|far|long|often)\b|\bwhat (percentage|percent|share|"
                        r"amount|price|number|proportion|size|value|ratio|rate|multiple|target|figure)\b|"
@@ -77,30 +81,28 @@ def type_match(kind: str, sentence: str, question: str) -> float:
 
 def score_sentences(question: str, qvec: np.ndarray, evidence: list[Evidence], keywords: KeywordIndex) -> list[Candidate]:
     """Every distinct sentence of the evidence, best first."""
-    seen, rows = set(), []
-    for rank, ev in enumerate(evidence):
-        chunk = ev.scored.chunk
-        for k, span in enumerate(chunk.sentences):
-            key = (chunk.doc_id, span.start, span.end)
-            if key not in seen and k < len(ev.sentence_vectors):
-                seen.add(key)
-                rows.append((chunk, span, ev.sentence_vectors[k], rank))
-    if not rows:
-        return []
     kind = answer_type(question)
     q_terms = set(terms([question])[0])
-    texts = [c.text[s.start - c.start : s.end - c.start] for c, s, _, _ in rows]
-    s_terms = terms(texts)
-    q_weight = sum(keywords.idf(t) for t in q_terms) or 1.0
-    out = []
-    for (chunk, span, vec, rank), text, st in zip(rows, texts, s_terms):
-        parts = {
-            "meaning": float(np.dot(qvec, vec)),
-            "terms": sum(keywords.idf(t) for t in q_terms & set(st)) / q_weight,
-            "type": type_match(kind, text, question),
-            "retrieval": 1.0 / (1 + rank),
-        }
-        out.append(Candidate(chunk, span, sum(WEIGHTS[k] * v for k, v in parts.items()), rank))
+    weight = lambda found: sum(keywords.idf(t) for t in found)  # noqa: E731
+    q_weight = weight(q_terms) or 1.0
+    seen, out = set(), []
+    for rank, ev in enumerate(evidence):
+        chunk = ev.scored.chunk
+        texts = [chunk.text[s.start - chunk.start : s.end - chunk.start] for s in chunk.sentences]
+        s_terms = [set(t) for t in terms(texts)] if texts else []
+        for k, span in enumerate(chunk.sentences[: len(ev.sentence_vectors)]):
+            if (chunk.doc_id, span.start, span.end) in seen:
+                continue  # overlapping chunks repeat sentences
+            seen.add((chunk.doc_id, span.start, span.end))
+            window = s_terms[k] | (s_terms[k - 1] if k else set())
+            parts = {
+                "meaning": float(np.dot(qvec, ev.sentence_vectors[k])),
+                "terms": weight(q_terms & s_terms[k]) / q_weight,
+                "window": weight(q_terms & window) / q_weight,
+                "type": type_match(kind, texts[k], question),
+                "chunk": ev.scored.dense_score,
+            }
+            out.append(Candidate(chunk, span, sum(WEIGHTS[n] * v for n, v in parts.items()), rank))
     return sorted(out, key=lambda c: -c.score)
 
 
@@ -108,13 +110,14 @@ def choose(candidates: list[Candidate], kind: str, max_sentences: int) -> list[C
     """The best sentence, plus near-best ones from other documents stating other figures."""
     best = candidates[0]
     chosen = [best]
-    figures = {_figure(best.text)}
+    best_figure = _figure(best.text)
+    figures = {best_figure}
     for cand in candidates[1:]:
-        if len(chosen) >= max_sentences or cand.score < best.score * NEAR_BEST:
+        if len(chosen) >= max_sentences or cand.score < best.score - NEAR_BEST:
             break
         figure = _figure(cand.text)
         other_doc = all(cand.chunk.doc_id != c.chunk.doc_id for c in chosen)
-        if kind == "number" and other_doc and figure and figure not in figures:
+        if (kind == "number" or best_figure) and other_doc and figure and figure not in figures:
             chosen.append(cand)
             figures.add(figure)
     return chosen

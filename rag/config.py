@@ -50,7 +50,7 @@ class Config:
     hnsw_m: int = 32
     # Answering
     generator: str = "extractive"  # extractive | openai | ollama
-    refusal_threshold: float = 0.5  # chosen by the sweep in eval/THRESHOLD.md
+    refusal_threshold: float = 0.37  # chosen by the sweep in eval/THRESHOLD.md
     max_answer_sentences: int = 3
     max_question_chars: int = 2000
     # LLM (only when generator is openai or ollama)
