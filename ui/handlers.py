@@ -1,0 +1,165 @@
+"""The UI's event handlers as plain functions of a `RAG` and the widget values, so
+they can be tested without a browser. Library errors become visible messages here."""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+from rag import serving
+from rag.errors import InputError, NotReadyError, RagError, StoreLockedError
+from rag.loading import MAX_FILE_BYTES
+from rag.types import Answer
+from ui import render
+
+READ_CHUNK = 1024 * 1024
+
+
+def user_message(error: RagError) -> str:
+    """What to tell the user about a library error (no paths, no tracebacks)."""
+    if isinstance(error, InputError):
+        return str(error)
+    if isinstance(error, StoreLockedError):
+        return "The store is being updated by another process; try again in a moment."
+    if isinstance(error, NotReadyError):
+        return "No documents are ingested yet: upload some in the Documents tab."
+    return f"Something went wrong ({type(error).__name__}); see the server log."
+
+
+def available_generators(config, env=None) -> list[str]:
+    """extractive always; openai / ollama only when the environment configures them."""
+    env = os.environ if env is None else env
+    names = ["extractive"]
+    if config.llm_model and (config.llm_api_key or env.get("OPENAI_API_KEY")):
+        names.append("openai")
+    if config.llm_model and (env.get("OLLAMA_HOST") or "11434" in config.llm_base_url):
+        names.append("ollama")
+    if config.generator not in names:
+        names.append(config.generator)
+    return names
+
+
+def with_generator(rag, generator: str | None):
+    """`rag` itself, or a shallow copy answering with another generator (it shares
+    the store, indexes and model; only `config.generator` differs)."""
+    if not generator or generator == rag.config.generator:
+        return rag
+    variants = rag.__dict__.setdefault("_variants", {})
+    if generator not in variants:
+        rag.retriever  # build the shared parts once, before copying
+        serving.lock_for(rag)  # ... the lock too: the copy must share it
+        variant = copy.copy(rag)
+        variant.config = rag.config.with_(generator=generator)
+        variants[generator] = variant
+    return variants[generator]
+
+
+def ask_stream(rag, question: str, turns: list, top_k, generator, doc_ids, since, until):
+    """Yield (bubble markdown, sources html, searched-for markdown, Answer | None)
+    while the answer streams; errors come out as a notice bubble."""
+    try:
+        filters = serving.make_filters(doc_ids or (), since, until)
+        engine = with_generator(rag, generator)
+        query = serving.standalone_question(list(turns), question, engine.config)
+        searched = render.searched_for(question, query)
+        yield render.partial_markdown("Searching the documents…"), render.sources_html(None), searched, None
+        text = ""
+        for piece in _pieces(engine, rag, query, int(top_k) if top_k else None, filters):
+            if isinstance(piece, Answer):
+                yield render.answer_markdown(piece), render.sources_html(piece), searched, piece
+                return
+            text += piece
+            yield render.partial_markdown(text), render.sources_html(None), searched, None
+    except RagError as exc:
+        yield render.notice_markdown(user_message(exc)), render.sources_html(None), "", None
+
+
+def _pieces(engine, rag, query, top_k, filters):
+    """The answer stream under the shared read lock; on an empty store, ingest the
+    corpus first (lazily, with a notice) and try once more."""
+    try:
+        yield from serving.stream_locked(engine, query, top_k, filters)
+    except NotReadyError:
+        yield "(The store is empty: ingesting the corpus first…) "
+        if serving.ensure_corpus(rag) is None and rag.is_empty():
+            raise
+        yield from serving.stream_locked(engine, query, top_k, filters)
+
+
+def chat(rag, message: str, history: list, turns: list, top_k, generator, doc_ids, since, until):
+    """The Chat tab's submit handler: yields (history, turns, sources, searched-for,
+    textbox). `turns` holds the earlier [question, answer text] pairs, unescaped."""
+    question = (message or "").strip()
+    if not question:
+        yield history, turns, render.sources_html(None), "", ""
+        return
+    history = list(history or []) + [{"role": "user", "content": render.md_escape(question)}]
+    shown_turns = list(turns or [])
+    stream = ask_stream(rag, question, shown_turns, top_k, generator, doc_ids, since, until)
+    for bubble, sources, searched, answer in stream:
+        done = history + [{"role": "assistant", "content": bubble}]
+        new_turns = shown_turns + [[question, answer.text]] if answer is not None else shown_turns
+        yield done, new_turns, sources, searched, ""
+
+
+# --- documents -------------------------------------------------------------------------
+def documents_table(rag) -> list[list]:
+    return render.documents_rows(rag.documents())
+
+
+def doc_ids(rag) -> list[str]:
+    return [d.doc_id for d in rag.documents()]
+
+
+def upload(rag, file_path: str | None, progress=None, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Copy one uploaded file into the upload folder and ingest it; a status message."""
+    if not file_path:
+        return "Choose a file first."
+    source = Path(file_path)
+    try:
+        name = serving.safe_upload_name(source.name)
+        if source.stat().st_size > max_bytes:
+            raise serving.UploadTooLarge(f"{source.name} is larger than {max_bytes // (1024 * 1024)} MB")
+        _step(progress, 0.1, "Saving the file…")
+        with open(source, "rb") as f:
+            chunks = iter(lambda: f.read(READ_CHUNK), b"")
+            target = serving.save_upload(serving.upload_dir(rag.config), name, chunks, max_bytes)
+        _step(progress, 0.3, "Embedding and indexing…")
+        report = serving.ingest_uploads(rag)
+    except RagError as exc:
+        return f"❌ {user_message(exc)}"
+    skipped = next((s.reason for s in report.skipped if Path(s.path).name == target.name), None)
+    if skipped:
+        target.unlink(missing_ok=True)
+        return f"❌ {name} could not be ingested: {skipped}"
+    _step(progress, 1.0, "Done")
+    return f"✅ {name}: {report.summary()}"
+
+
+def delete(rag, doc_id: str | None) -> str:
+    if not doc_id:
+        return "Choose a document to delete."
+    try:
+        return f"🗑 Deleted {doc_id}." if serving.delete_document(rag, doc_id) else f"No document {doc_id}."
+    except RagError as exc:
+        return f"❌ {user_message(exc)}"
+
+
+def reindex(rag, progress=None) -> str:
+    """Bring the store in line with the corpus folder and the upload folder."""
+    lines = []
+    try:
+        for i, folder in enumerate((Path(rag.config.corpus), serving.upload_dir(rag.config))):
+            if folder.is_dir():
+                _step(progress, 0.05 + 0.45 * i, f"Indexing {folder.name}/…")
+                with serving.lock_for(rag).writing():
+                    lines.append(f"{folder.name}/: {rag.ingest(folder, progress=progress is not None).summary()}")
+    except RagError as exc:
+        return f"❌ {user_message(exc)}"
+    _step(progress, 1.0, "Done")
+    return "✅ Re-indexed. " + " · ".join(lines) if lines else "Nothing to index."
+
+
+def _step(progress, fraction: float, desc: str) -> None:
+    if progress is not None:
+        progress(fraction, desc=desc)
