@@ -39,6 +39,7 @@ _NUMBER = re.compile(r"\d")
 _AMOUNT = re.compile(r"(?:[$€£¥]|HK\$|RMB|US\$)\s?\d[\d.,]*(?:\s?(?:billion|million|trillion|bn|m|k))?|"
                      r"\d[\d.,]*\s?(?:%|percent|billion|million|trillion|yuan|dollars|x\b)", re.I)
 _DATE = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b|\b(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?\s+\d", re.I)
+_FOOTNOTE = re.compile(r"\[\d{1,3}\]")
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
 
 
@@ -134,11 +135,17 @@ def compose(question: str, qvec: np.ndarray, evidence: list[Evidence], keywords:
     chosen = choose(candidates, answer_type(question), max_sentences)
     citations = tuple(_cite(n, c) for n, c in enumerate(chosen, start=1))
     if len(chosen) > 1:
-        parts = [f"{_source_label(c.chunk)}: {c.text} [{n}]" for n, c in enumerate(chosen, start=1)]
+        parts = [f"{_source_label(c.chunk)}: {_shown(c.text)} [{n}]" for n, c in enumerate(chosen, start=1)]
         text = "The sources differ. " + " ".join(parts)
     else:
-        text = f"{chosen[0].text} [1]"
+        text = f"{_shown(chosen[0].text)} [1]"
     return Answer(text, True, citations, query=question, retrieved=retrieved, confidence=confidence)
+
+
+def _shown(sentence: str) -> str:
+    """A sentence as the answer shows it: the source's own footnote markers ("goal[1].")
+    would read as our citations, so they go; the citation keeps the exact quote."""
+    return " ".join(_FOOTNOTE.sub("", sentence).split())
 
 
 def _figure(sentence: str) -> str | None:
