@@ -44,6 +44,7 @@ class Config:
     # Retrieval
     top_k: int = 5
     candidates: int = 30  # per retriever, before fusion
+    rerank_pool: int = 20  # fused chunks reordered by their best sentence before top_k
     rrf_k: int = 60
     hnsw_search_ef: int = 128
     hnsw_construction_ef: int = 200

@@ -23,7 +23,7 @@ from rag.ingestion import IngestReport, ingest_path
 from rag.keyword_index import KeywordIndex
 from rag.locking import WriteLock
 from rag.retrieval import Evidence, HybridRetriever
-from rag.store import ChunkStore
+from rag.store import ChunkStore, as_store_error
 from rag.timing import stage
 from rag.types import Answer, DocumentInfo, Filters
 
@@ -52,6 +52,7 @@ class RAG:
     def __init__(self, config: Config, embedder: Embedder | None = None):
         self.config = config
         self.embedder = embedder or Embedder(config.embed_model, config.embed_precision, config.embed_batch_size)
+        self._keywords_on_disk = ""  # fingerprint of the BM25 index saved in the store
 
     @classmethod
     def open(cls, store: str | Path | None = None, config: Config | None = None, **overrides) -> "RAG":
@@ -70,6 +71,7 @@ class RAG:
     def keywords(self) -> KeywordIndex:
         index = KeywordIndex(Path(self.config.store) / "bm25")
         index.load()
+        self._keywords_on_disk = index.fingerprint
         self._refresh_keywords(index)
         return index
 
@@ -87,9 +89,23 @@ class RAG:
                 self.__dict__.pop("store", None)
                 self.keywords.rebuild([])
             store = self.store  # opened (and repaired) before this ingest's journal exists
+            # Another process may have written the store since our index was loaded: the
+            # incremental update below must start from the index of the store as it is.
+            self._refresh_keywords(self.keywords)
             journal = Path(self.config.store) / JOURNAL
-            journal.write_text(str(time.time()))
-            report = ingest_path(path, store, self.keywords, self.embedder, self.config, progress)
+            try:
+                journal.write_text(str(time.time()))
+                if self.keywords.fingerprint != self._keywords_on_disk:
+                    # Rebuilt in memory (a failed save, a stale index): save it, as the
+                    # ingest below saves only when documents change.
+                    self.keywords.save(self.keywords.fingerprint)
+                report = ingest_path(path, store, self.keywords, self.embedder, self.config, progress)
+                self._keywords_on_disk = self.keywords.fingerprint
+            except Exception as exc:  # disk full, read-only: a StoreError; the journal stays
+                error = as_store_error(exc, self.config.store)
+                if error is None or error is exc:
+                    raise
+                raise error from exc
             journal.unlink(missing_ok=True)
         return report
 
@@ -98,16 +114,26 @@ class RAG:
         with WriteLock(self.config.store):
             if doc_id not in self.store.catalog_entries([doc_id]):
                 return False
+            self._refresh_keywords(self.keywords)  # another process may have written the store
             self.store.forget_document(doc_id)
             self.store.delete_chunks(self.store.chunk_ids_of(doc_id))
             self.keywords.replace([doc_id], [])
             self.keywords.save(self.store.fingerprint())
+            self._keywords_on_disk = self.keywords.fingerprint
         return True
 
     def check(self, repair: bool = True) -> list[str]:
         """Verify the store's invariants (and repair them); returns what was found."""
         with WriteLock(self.config.store):
-            return check_store(self.store, self.keywords, repair)
+            # The index as saved: `self.keywords` may have been rebuilt in memory on open,
+            # which would hide a stale or tampered index on disk.
+            index = KeywordIndex(Path(self.config.store) / "bm25")
+            index.load()
+            messages = check_store(self.store, index, repair)
+            if repair:
+                self.__dict__.pop("keywords", None)
+                self.__dict__.pop("retriever", None)
+            return messages
 
     # --- reading -------------------------------------------------------------------
     def documents(self) -> list[DocumentInfo]:
@@ -135,7 +161,12 @@ class RAG:
         if self.is_empty():
             raise NotReadyError("the store is empty: run `rag ingest corpus/` first")
         timings: dict[str, float] = {}
-        qvec, evidence = self.retrieve(question, top_k, filters, timings)
+        top_k = top_k or self.config.top_k
+        qvec, pool = self.retrieve(question, max(top_k, self.config.rerank_pool), filters, timings)
+        with stage(timings, "rerank"):
+            from rag.answering import rerank
+
+            evidence = rerank(question, qvec, pool, self.keywords)[:top_k]
         answer = yield from self._generate(question, qvec, evidence, timings)
         timings["total"] = (time.perf_counter() - t0) * 1000
         yield Answer(answer.text, answer.answerable, answer.citations, timings, question,
@@ -158,6 +189,7 @@ class RAG:
     def _refresh_keywords(self, index: KeywordIndex) -> None:
         if index.is_stale_on_disk():
             index.load()
+            self._keywords_on_disk = index.fingerprint
         if index.fingerprint != self.store.fingerprint():
             log.info("BM25 index out of date; rebuilding from the store")
             rebuild_keywords(self.store, index)
@@ -172,3 +204,8 @@ class RAG:
                 (Path(self.config.store) / JOURNAL).unlink(missing_ok=True)
         except StoreLockedError:
             pass  # a writer is at work; readers filter unfinished documents out anyway
+        except Exception as exc:  # disk full, read-only: readers still work, a writer fails later
+            error = as_store_error(exc, self.config.store)
+            if error is None:
+                raise
+            log.warning("could not repair the store after an interrupted ingest: %s", error)
