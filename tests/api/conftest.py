@@ -2,53 +2,16 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import threading
-import time
-from contextlib import contextmanager
 
 import pytest
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def live_server(app):
-    """Serve `app` on 127.0.0.1 until the block ends; yields the base URL."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
-@pytest.fixture(scope="session")
-def serve():
-    """`with serve(app) as base_url:` runs a real server for the block."""
-    return live_server
-
-
 @pytest.fixture(scope="module")
-def api_url(built_rag):
+def api_url(built_rag, serve):
     """The REST app over the shared, read-only store."""
     from rag.api import create_app
 
-    with live_server(create_app(built_rag, token="")) as url:
+    with serve(create_app(built_rag, token="")) as url:
         yield url
 
 
@@ -66,8 +29,8 @@ def writable_rag(tmp_path_factory, embedder, corpus_dir):
 
 
 @pytest.fixture(scope="module")
-def writable_url(writable_rag):
+def writable_url(writable_rag, serve):
     from rag.api import create_app
 
-    with live_server(create_app(writable_rag, token="")) as url:
+    with serve(create_app(writable_rag, token="")) as url:
         yield url
