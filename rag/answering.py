@@ -156,7 +156,7 @@ def compose(question: str, qvec: np.ndarray, evidence: list[Evidence], keywords:
     chosen = choose(candidates, answer_type(question), max_sentences, keywords)
     citations = tuple(_cite(n, c) for n, c in enumerate(chosen, start=1))
     if len(chosen) > 1:
-        parts = [f"{_source_label(c.chunk)}: {_shown(c.text)} [{n}]" for n, c in enumerate(chosen, start=1)]
+        parts = [f"Source {n} ({c.chunk.published or 'undated'}): {_shown(c.text)} [{n}]" for n, c in enumerate(chosen, start=1)]
         text = "The sources differ. " + " ".join(parts)
     else:
         text = f"{_shown(chosen[0].text)} [1]"
@@ -172,10 +172,6 @@ def _shown(sentence: str) -> str:
 def _figure(sentence: str) -> str | None:
     found = _AMOUNT.search(sentence)
     return re.sub(r"\s+", " ", found.group().lower()) if found else None
-
-
-def _source_label(chunk: Chunk) -> str:
-    return f"{chunk.title} ({chunk.published})" if chunk.published else chunk.title
 
 
 def _cite(n: int, cand: Candidate) -> Citation:

@@ -57,14 +57,21 @@ def split_long(text: str, span: Span, max_tokens: int, count: TokenCounter) -> l
     """Cut a sentence longer than `max_tokens` at word boundaries."""
     if count(text[span.start : span.end]) <= max_tokens:
         return [span]
-    pieces, start, last_end = [], span.start, span.start
-    for word in re.finditer(r"\S+", text[span.start : span.end]):
-        end = span.start + word.end()
-        if count(text[start:end]) > max_tokens and last_end > start:
-            pieces.append(Span(start, last_end))
-            start = span.start + word.start()
-        last_end = end
-    pieces.append(Span(start, span.end))
+    words = [(span.start + m.start(), span.start + m.end()) for m in re.finditer(r"\S+", text[span.start : span.end])]
+    pieces, i = [], 0
+    while i < len(words):
+        # The most words from i that fit, by binary search (every word is at least one
+        # token): a few counts per piece, so a megabyte-long line stays linear.
+        lo, hi = 1, min(len(words) - i, max_tokens)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if count(text[words[i][0] : words[i + mid - 1][1]]) <= max_tokens:
+                lo = mid
+            else:
+                hi = mid - 1
+        start = span.start if i == 0 else words[i][0]
+        i += lo
+        pieces.append(Span(start, words[i - 1][1] if i < len(words) else span.end))
     return pieces
 
 

@@ -40,7 +40,7 @@ def ingest(
     try:
         rag = _open(store)
         if check:
-            return _report_check(rag.check(repair=True))
+            return _report_check(rag.check(repair=True), repaired=True)
         report = rag.ingest(path, rebuild=rebuild, progress=sys.stderr.isatty())
     except RagError as exc:
         _fail(exc)
@@ -57,15 +57,21 @@ def ingest(
 def doctor(store: Optional[Path] = StoreOpt, repair: bool = typer.Option(True, "--repair/--no-repair")):
     """Check the store's invariants and repair what can be repaired."""
     try:
-        _report_check(_open(store).check(repair=repair))
+        _report_check(_open(store).check(repair=repair), repaired=repair)
     except RagError as exc:
         _fail(exc)
 
 
-def _report_check(messages: list[str]) -> None:
+def _report_check(messages: list[str], repaired: bool) -> None:
     for message in messages:
         typer.echo(message)
-    typer.echo("store is consistent" if not messages else f"{len(messages)} problem(s) handled")
+    if not messages:
+        typer.echo("store is consistent")
+    elif repaired:
+        typer.echo(f"{len(messages)} problem(s) repaired")
+    else:
+        typer.echo(f"{len(messages)} problem(s) found; run `rag doctor` to repair them")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -120,6 +126,77 @@ def documents(store: Optional[Path] = StoreOpt, as_json: bool = typer.Option(Fal
         return
     for d in docs:
         typer.echo(f"{d.doc_id}\t{d.published or '-'}\t{d.n_chunks} chunks\t{d.title}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (default: this machine only)"),
+    port: int = typer.Option(8000, min=1, max=65535),
+    store: Optional[Path] = StoreOpt,
+    no_ui: bool = typer.Option(False, "--no-ui", help="Do not mount the web UI at /ui"),
+):
+    """Serve the REST API (OpenAPI at /docs) and the web UI at /ui."""
+    from rag.api import run_server
+
+    try:
+        run_server(host, port, store, with_ui=not no_ui)
+    except RagError as exc:
+        _fail(exc)
+
+
+@app.command()
+def ui(
+    host: str = typer.Option("127.0.0.1", help="Interface to bind (default: this machine only)"),
+    port: int = typer.Option(7860, min=1, max=65535),
+    store: Optional[Path] = StoreOpt,
+):
+    """Serve the web UI (set RAG_UI_PASSWORD to require a login as user "rag")."""
+    from ui.app import launch
+
+    try:
+        launch(host, port, store)
+    except RagError as exc:
+        _fail(exc)
+
+
+@app.command()
+def loadtest(
+    clients: int = typer.Option(20, min=1, max=1000, help="Concurrent clients"),
+    seconds: float = typer.Option(60, min=1, help="Duration"),
+    url: Optional[str] = typer.Option(None, help="Target server (default: start one on a free port)"),
+    store: Optional[Path] = StoreOpt,
+):
+    """Load-test the REST API with gold questions; exits 1 on any 5xx but 503 busy."""
+    from rag.loadtest import run
+
+    raise typer.Exit(run(clients, seconds, url, store))
+
+
+@app.command("eval", add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def eval_(ctx: typer.Context):
+    """Evaluate against a gold set: rag eval --corpus DIR --gold FILE --out DIR [...] (see --help)."""
+    from eval.cli import main as eval_main  # the harness parses its own arguments
+
+    raise typer.Exit(eval_main(ctx.args))
+
+
+@app.command()
+def bench(
+    out: Path = typer.Option(Path("out/bench"), "--out", help="Folder for bench.json, bench.md and the plot"),
+    quick: bool = typer.Option(False, "--quick", help="The CI version: under 3 minutes, fails on wide misses"),
+    work: Optional[Path] = typer.Option(None, "--work", help="Scratch folder for corpora and stores (default OUT/work)"),
+    fresh: bool = typer.Option(False, "--fresh", help="Rebuild the big stores even when a previous run left them"),
+):
+    """Measure ingestion vs naive llama-index, re-ingest, query latency at scale, recall, cold start, memory."""
+    from rag.bench import BenchError, run_bench
+
+    try:
+        code = run_bench(out, quick=quick, work=work, fresh=fresh)
+    except BenchError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1)
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -23,6 +24,10 @@ SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MAX_PDF_PAGES = 2000
 MAX_TEXT_CHARS = 5_000_000  # what a decompression bomb could otherwise expand to
+# Cleaning costs ~10 us and a few hundred bytes per line: 20 MB of one-letter lines
+# would take minutes and gigabytes. Prose never comes near this many lines.
+MAX_LINES = 500_000
+_LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")  # str.splitlines
 
 
 @dataclass(frozen=True)
@@ -47,11 +52,28 @@ def discover(root: Path) -> tuple[list[Path], list[Skipped]]:
             path = Path(folder) / name
             if name.startswith(".") or path.suffix.lower() not in SUPPORTED:
                 continue
-            if path.is_symlink() and not path.resolve().is_relative_to(base):
-                skipped.append(Skipped(str(path), "symbolic link pointing outside the folder"))
+            reason = _unusable(path, base)
+            if reason:
+                skipped.append(Skipped(str(path), reason))
                 continue
             found.append(path)
     return found, skipped
+
+
+def _unusable(path: Path, base: Path) -> str | None:
+    """Why a listed file cannot be read safely, or None."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # ids and metadata must be valid UTF-8 for the store
+        return "file name is not valid UTF-8"
+    try:
+        if path.is_symlink() and not path.resolve(strict=True).is_relative_to(base):
+            return "symbolic link pointing outside the folder"
+        if not path.is_file():  # FIFOs, sockets, devices: reading could block or never end
+            return "not a regular file"
+    except (OSError, RuntimeError):  # dangling link, or a loop (RuntimeError before 3.13)
+        return "broken symbolic link (missing target or a loop)"
+    return None
 
 
 def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
@@ -68,6 +90,9 @@ def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
         raise LoadError(f"cannot be read ({exc.strerror or exc})") from exc
     if not text.strip():
         raise LoadError("empty, or no text could be extracted")
+    lines = sum(text.count(sep) for sep in _LINE_BREAKS) - text.count("\r\n")
+    if lines > MAX_LINES:
+        raise LoadError(f"more than {MAX_LINES} lines ({lines}): not a document")
     return text
 
 
@@ -120,7 +145,7 @@ def _reject_binary(text: str) -> str:
 
 def _read_pdf(path: Path) -> str:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, LimitReachedError
 
     try:
         reader = PdfReader(path)
@@ -135,7 +160,11 @@ def _read_pdf(path: Path) -> str:
         return "\n\n".join(pages)
     except LoadError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError, RecursionError, NotImplementedError) as exc:
+    except LimitReachedError as exc:  # a decompression bomb, or a stream with too many operators
+        raise LoadError(f"PDF exceeds a safety limit ({exc})") from exc
+    except DependencyError as exc:  # e.g. AES encryption without the `cryptography` package
+        raise LoadError(f"encrypted PDF ({exc})") from exc
+    except Exception as exc:  # noqa: BLE001 - a hostile PDF can break the parser in any way
         raise LoadError(f"unreadable PDF ({type(exc).__name__})") from exc
 
 
@@ -163,10 +192,34 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+# A tag (quoted attribute values may hold "<" and ">"), declaration or processing
+# instruction that is closed. Possessive quantifiers: no backtracking.
+_FINISHED_MARKUP = re.compile(r"""</?[A-Za-z](?:[^<>"']++|"[^"]*+"|'[^']*+')*+>|<[!?][^<>\[]*+>""")
+
+
+def escape_unfinished_markup(html: str) -> str:
+    """`html` with every "<" that opens no finished construct written as "&lt;" (it is
+    text either way). html.parser rescans to the end of the input for each unfinished
+    construct, so "</" repeated 200,000 times took minutes; this pass is linear."""
+    parts, pos, last_comment_end = [], 0, html.rfind("-->")
+    at = html.find("<")
+    while at >= 0:
+        if html.startswith("<!--", at):
+            end = html.find("-->", at + 4) + 3 if at + 4 <= last_comment_end else -1
+        else:
+            found = _FINISHED_MARKUP.match(html, at)
+            end = found.end() if found else -1
+        if end < 0:
+            parts += [html[pos:at], "&lt;"]
+            pos, end = at + 1, at + 1
+        at = html.find("<", end)
+    return "".join(parts) + html[pos:]
+
+
 def html_to_text(html: str) -> str:
     """Visible text of an HTML page, one block per line; markup and scripts removed."""
     parser = _TextExtractor()
-    parser.feed(html)
+    parser.feed(escape_unfinished_markup(html))
     parser.close()
     lines = (" ".join(line.split()) for line in "".join(parser.parts).splitlines())
     return "\n".join(line for line in lines if line)

@@ -29,13 +29,20 @@ from rag.types import Answer, DocumentInfo, Filters
 
 log = logging.getLogger(__name__)
 JOURNAL = "ingest.journal"
+READER_CHECK_S = 2.0  # how stale a reader's BM25 index may get after an unseen write
+
+
+# Terminal escape sequences (colours, cursor moves) pasted with a question: their
+# printable tails ("[31m") are noise, not words.
+_ESCAPES = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|\x1b[@-Z\\-_]")
 
 
 def clean_question(question: str, max_chars: int) -> str:
     """The question without control characters, or InputError when it is unusable."""
     if not isinstance(question, str):
         raise InputError("the question must be text")
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in question)
+    text = _ESCAPES.sub(" ", question)
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     text = " ".join(text.split())
     if not text:
         raise InputError("the question is empty")
@@ -53,6 +60,7 @@ class RAG:
         self.config = config
         self.embedder = embedder or Embedder(config.embed_model, config.embed_precision, config.embed_batch_size)
         self._keywords_on_disk = ""  # fingerprint of the BM25 index saved in the store
+        self._next_catalog_check = 0.0  # see _refresh_keywords_for_reading
 
     @classmethod
     def open(cls, store: str | Path | None = None, config: Config | None = None, **overrides) -> "RAG":
@@ -146,7 +154,7 @@ class RAG:
     def retrieve(self, question: str, top_k: int | None = None, filters: Filters | None = None,
                  timings: dict | None = None):
         """(query vector, evidence) for a question, without answering."""
-        self._refresh_keywords(self.keywords)
+        self._refresh_keywords_for_reading()
         return self.retriever.retrieve(question, top_k or self.config.top_k, filters, timings)
 
     def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Answer:
@@ -186,6 +194,19 @@ class RAG:
         return (yield from generate_with_llm(question, evidence, self.config, timings))
 
     # --- upkeep --------------------------------------------------------------------
+    def _refresh_keywords_for_reading(self) -> None:
+        """`_refresh_keywords` for queries, without reading the whole catalog each time
+        (at 20k documents that read costs ~0.3 s). An index saved by any writer of this
+        store folder is seen at once (its pointer file changes); other changes (another
+        replica writing a Chroma server, a writer that died) are checked for at most
+        every READER_CHECK_S seconds, or 20x the check's own duration if longer."""
+        index = self.keywords
+        if not index.is_stale_on_disk() and time.monotonic() < self._next_catalog_check:
+            return
+        t0 = time.monotonic()
+        self._refresh_keywords(index)
+        self._next_catalog_check = time.monotonic() + max(READER_CHECK_S, 20 * (time.monotonic() - t0))
+
     def _refresh_keywords(self, index: KeywordIndex) -> None:
         if index.is_stale_on_disk():
             index.load()

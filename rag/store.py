@@ -44,7 +44,13 @@ def connect(config: Config):
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot create the store at {config.store}: {exc.strerror}") from exc
-    return chromadb.PersistentClient(path=str(path), settings=settings)
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+    except Exception as exc:  # opening writes: a read-only or full disk fails here
+        error = as_store_error(exc, config.store)
+        if error is None:
+            raise
+        raise error from exc
 
 
 class ChunkStore:
@@ -64,10 +70,16 @@ class ChunkStore:
         self._check_compatible()
 
     def _collection(self, kind: str, hnsw: dict):
-        return self.client.get_or_create_collection(
-            f"{self.config.collection}_{kind}", metadata=dict(self.expected),
-            configuration={"hnsw": hnsw}, embedding_function=None,
-        )
+        try:
+            return self.client.get_or_create_collection(
+                f"{self.config.collection}_{kind}", metadata=dict(self.expected),
+                configuration={"hnsw": hnsw}, embedding_function=None,
+            )
+        except Exception as exc:  # opening writes too: a read-only or full disk fails here
+            error = as_store_error(exc, self.config.store)
+            if error is None or self.config.server_mode:
+                raise
+            raise error from exc
 
     def _check_compatible(self) -> None:
         found = self.chunks.metadata or {}
@@ -157,6 +169,20 @@ class ChunkStore:
         for page in _pages(self.chunks, include, with_docs=with_text):
             for i, m, t in zip(*page) if with_text else ((i, m, None) for i, m in zip(*page)):
                 yield i, m["doc_id"], m["doc_hash"], m.get("published_ord", 0), t
+
+
+def as_store_error(exc: BaseException, store: Path | str) -> StoreError | None:
+    """The StoreError to report for a failed write (disk full, read-only, I/O error, or
+    Chroma refusing the write), or None when `exc` is not such a failure."""
+    from chromadb.errors import ChromaError
+
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, OSError):
+        return StoreError(f"cannot write the store at {store}: {exc.strerror or exc}")
+    if isinstance(exc, ChromaError):
+        return StoreError(f"cannot write the store at {store} (is the disk full or read-only?): {exc}")
+    return None
 
 
 def chroma_where(filters: Filters | None) -> dict | None:
