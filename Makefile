@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 QUESTION ?= How much has Alibaba committed to AI and cloud infrastructure over three years?
 
-.PHONY: setup run test ui serve eval bench clean
+.PHONY: setup run test ui serve bench clean
 
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv
@@ -20,6 +20,12 @@ run: setup
 
 ui: setup
 	.venv/bin/rag ui
+
+serve: setup
+	.venv/bin/rag serve
+
+bench: setup
+	.venv/bin/rag bench --out out/bench
 
 test: setup
 	$(PY) -m pytest -q

@@ -37,7 +37,7 @@ class Config:
     # Embedding
     embed_model: str = PACKAGED_MODEL
     embed_precision: str = "auto"  # auto | bf16 | fp32
-    embed_batch_size: int = 32
+    embed_batch_size: int = 64  # length-sorted batches: 64 embeds ~15% faster than 32 at the same RSS (rag bench)
     # Chunking: sized in the embedding model's tokens, aligned to sentences.
     chunk_tokens: int = 200
     chunk_overlap_tokens: int = 40
@@ -51,7 +51,7 @@ class Config:
     hnsw_m: int = 32
     # Answering
     generator: str = "extractive"  # extractive | openai | ollama
-    refusal_threshold: float = 0.37  # chosen by the sweep in eval/THRESHOLD.md
+    refusal_threshold: float = 0.38  # chosen by the sweep in eval/THRESHOLD.md
     max_answer_sentences: int = 3
     max_question_chars: int = 2000
     # LLM (only when generator is openai or ollama)
