@@ -12,10 +12,12 @@ padding is small, and inference mode. Left out: ONNX/int8 (lossy here: cosine 0.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
@@ -75,7 +77,18 @@ class Embedder:
 
     @cached_property
     def dim(self) -> int:
+        if "model" not in self.__dict__ and self.query_encoder is not None:
+            return self.query_encoder.dim  # opening a store need not load the model
         return int(self.model.get_embedding_dimension())
+
+    @cached_property
+    def query_encoder(self) -> "NumpyBert | None":
+        """The numpy encoder for single queries, when the model is a plain BERT
+        mean-pooling model on disk (the packaged default is); else None."""
+        try:
+            return NumpyBert.load(resolve_model(self.name))
+        except (OSError, ValueError, KeyError, ImportError):
+            return None
 
     @cached_property
     def bulk_model(self):
@@ -104,7 +117,11 @@ class Embedder:
         return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def embed_query(self, text: str) -> np.ndarray:
-        """The unit vector of one query (fp32: one short text is fast either way)."""
+        """The unit vector of one query, in fp32. Through `query_encoder` where it
+        applies, so answering never imports torch or sentence-transformers."""
+        if self.query_encoder is not None:
+            self.calls += 1
+            return self.query_encoder.encode(text)
         return self._forward(self.model, [text])[0][0]
 
     def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
@@ -164,3 +181,95 @@ def _progress(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="Embedding", unit="chunk", disable=not enabled or total == 0)
+
+
+class NumpyBert:
+    """A BERT encoder with mean pooling and normalisation, in numpy, for one text at a
+    time. Importing sentence-transformers (and through it torch, transformers, sklearn,
+    scipy, pandas) is most of a cold `rag ask`: ~4 of ~4.5 s. A query is one short
+    sequence, so numpy's matmuls are as fast as torch's. Same weights, same tokenizer,
+    same maths (erf GELU, LayerNorm): cosine 1.0 to SentenceTransformer.encode."""
+
+    def __init__(self, path: Path, config: dict, max_len: int):
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        self.heads, self.layers, self.eps = config["num_attention_heads"], config["num_hidden_layers"], config["layer_norm_eps"]
+        self.dim = int(config["hidden_size"])
+        w = load_file(str(path / "model.safetensors"))
+        self.w = {k.removeprefix("bert."): (np.ascontiguousarray(v.T) if k.endswith("dense.weight") or
+                                            k.endswith(("query.weight", "key.weight", "value.weight")) else v)
+                  for k, v in w.items()}
+        self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_truncation(max_len)
+        try:  # one BLAS thread: these matmuls are small, and spinning threads cost ~8x on a busy machine
+            from threadpoolctl import ThreadpoolController
+
+            self._blas = ThreadpoolController().select(user_api="blas")
+        except Exception:  # noqa: BLE001  (an optional speed-up)
+            self._blas = None
+
+    @classmethod
+    def load(cls, name: str) -> "NumpyBert | None":
+        """The encoder for a sentence-transformers folder, or None when it is not
+        exactly Transformer(BERT) -> mean Pooling -> Normalize."""
+        path = Path(name)
+        modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((path / "modules.json").read_text())]
+        config = json.loads((path / "config.json").read_text())
+        pooling = json.loads((path / "1_Pooling" / "config.json").read_text())
+        modes = {k for k, v in pooling.items() if k.startswith("pooling_mode") and v}
+        if (modules != ["Transformer", "Pooling", "Normalize"] or modes != {"pooling_mode_mean_tokens"}
+                or config.get("model_type") != "bert" or config.get("hidden_act") != "gelu"
+                or config.get("position_embedding_type", "absolute") != "absolute"
+                or not (path / "tokenizer.json").is_file() or not (path / "model.safetensors").is_file()):
+            return None
+        st_config = json.loads((path / "sentence_bert_config.json").read_text())
+        return cls(path, config, int(st_config.get("max_seq_length") or config["max_position_embeddings"]))
+
+    def encode(self, text: str) -> np.ndarray:
+        if self._blas is None:
+            return self._encode(text)
+        with self._blas.limit(limits=1):
+            return self._encode(text)
+
+    def _encode(self, text: str) -> np.ndarray:
+        enc = self.tokenizer.encode(text)
+        ids, types, w = np.array(enc.ids), np.array(enc.type_ids), self.w
+        x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][: len(ids)]
+             + w["embeddings.token_type_embeddings.weight"][types])
+        x = _layer_norm(x, w, "embeddings.LayerNorm", self.eps)
+        n, d = len(ids), self.dim // self.heads
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+
+            def dense(name, y):
+                return y @ w[p + name + ".weight"] + w[p + name + ".bias"]
+
+            q, k, v = (dense(f"attention.self.{s}", x).reshape(n, self.heads, d).transpose(1, 0, 2)
+                       for s in ("query", "key", "value"))
+            scores = q @ k.transpose(0, 2, 1) / float(d) ** 0.5
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            context = ((scores / scores.sum(-1, keepdims=True)) @ v).transpose(1, 0, 2).reshape(n, self.dim)
+            x = _layer_norm(dense("attention.output.dense", context) + x, w, p + "attention.output.LayerNorm", self.eps)
+            inner = dense("intermediate.dense", x)
+            inner = 0.5 * inner * (1.0 + _erf(inner * 0.7071067811865476))
+            x = _layer_norm(dense("output.dense", inner) + x, w, p + "output.LayerNorm", self.eps)
+        vec = x.mean(axis=0)
+        return (vec / (np.linalg.norm(vec) or 1.0)).astype(np.float32)
+
+
+def _layer_norm(x: np.ndarray, w: dict, name: str, eps: float) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * w[name + ".weight"] + w[name + ".bias"]
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf to 1.2e-7 (Numerical Recipes' erfc): float32 precision, without scipy."""
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (
+        0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277))))))))
+    erfc = t * np.exp(-z * z + poly)
+    return np.where(x >= 0, 1.0 - erfc, erfc - 1.0)
