@@ -28,6 +28,7 @@ QUICK = {"docs": 150, "rounds": 3, "quality_n": 150, "sizes": [1000], "serve_n":
 FULL = {"docs": None, "rounds": 3, "quality_n": 500, "sizes": [1000, 10_000, 100_000], "serve_n": 300,
         "growth_n": 1000, "recall_q": 300, "efs": [16, 32, 64, 128, 256], "cold_runs": 5}
 SAMPLE_QUESTION = "When did the 1973 oil crisis begin?"
+BUILD_VERSION = 2  # bump when ingestion changes in a way that the stored build measurements no longer reflect
 
 
 class BenchError(RuntimeError):
@@ -153,7 +154,8 @@ def build_store(work: Path, size: int, src: Path, fresh: bool) -> dict:
     spec = write_recombined(folder, size, src, token_counter(resolve_model(config.embed_model)),
                             config.chunk_tokens, config.chunk_overlap_tokens)
     store, marker = work / f"store-{size}", work / f"store-{size}" / "build.json"
-    key = {"spec": spec, "model": config.embed_model, "hnsw": [config.hnsw_m, config.hnsw_construction_ef]}
+    key = {"spec": spec, "model": config.embed_model, "hnsw": [config.hnsw_m, config.hnsw_construction_ef],
+           "batch": config.embed_batch_size, "build": BUILD_VERSION}
     if not fresh and marker.exists():
         built = json.loads(marker.read_text())
         if built.get("key") == key:

@@ -76,7 +76,7 @@ def task_ours(docs: str, store: str, precision: str = "auto", batch_size: int | 
     t0 = time.perf_counter()
     rag = RAG(Config.from_env(store=store, **cfg), embedder=embedder)
     report = rag.ingest(docs, rebuild=True)
-    wall = time.perf_counter() - t0
+    wall, peak = time.perf_counter() - t0, peak_rss_mb()  # before the bench's own counting below
     chunks = rag.store.count()
     model = embedder.model
     tokens = _model_tokens(_all_texts(rag.store.chunks), model.tokenizer, model.max_seq_length)
@@ -84,7 +84,7 @@ def task_ours(docs: str, store: str, precision: str = "auto", batch_size: int | 
         "side": "ours", "wall_s": wall, "chunks": chunks, "chunks_embedded": report.chunks_embedded,
         "docs": len(report.added), "tokens": tokens, "embed_s": embedder.forward_s,
         "precision": embedder.active_precision, "batch_size": embedder.batch_size,
-        "stages_s": report.timings_s, "peak_rss_mb": peak_rss_mb(),
+        "stages_s": report.timings_s, "peak_rss_mb": peak,
     }
 
 
@@ -105,11 +105,11 @@ def task_naive(docs: str, store: str) -> dict:
     documents = SimpleDirectoryReader(docs).load_data()
     storage = StorageContext.from_defaults(vector_store=ChromaVectorStore(chroma_collection=collection))
     VectorStoreIndex.from_documents(documents, storage_context=storage, embed_model=embed_model)
-    wall = time.perf_counter() - t0
+    wall, peak = time.perf_counter() - t0, peak_rss_mb()
     model = embed_model._model
     tokens = _model_tokens(_all_texts(collection), model.tokenizer, model.max_seq_length)
     return {"side": "naive", "wall_s": wall, "chunks": collection.count(), "docs": len(documents),
-            "tokens": tokens, "peak_rss_mb": peak_rss_mb()}
+            "tokens": tokens, "peak_rss_mb": peak}
 
 
 def task_reingest(docs: str, store: str) -> dict:
@@ -200,15 +200,19 @@ def task_serve(store: str, questions: str | list[str], n: int, warmup: int = 100
 
 def task_recall(store: str, questions: str | list[str], efs: list[int], k: int = 10, n: int = 300) -> dict:
     """ANN recall@k of the store's HNSW index against exact search over its stored
-    vectors, and the dense-search latency, for each `ef_search` in `efs`."""
+    vectors, and the dense-search latency, for each `ef_search` in `efs`. Chroma reads
+    ef_search when it loads the index, so each setting reopens the client."""
     import numpy as np
+    from chromadb.api.client import SharedSystemClient
 
     from rag.bench_report import exact_top_k, percentiles, recall_at_k
     from rag.config import Config
     from rag.pipeline import RAG
+    from rag.store import connect
 
     questions = _questions(questions)[:n]
-    rag = RAG(Config.from_env(store=store))
+    config = Config.from_env(store=store)
+    rag = RAG(config)
     coll = rag.store.chunks
     ids, vecs, offset = [], [], 0
     while True:
@@ -221,15 +225,22 @@ def task_recall(store: str, questions: str | list[str], efs: list[int], k: int =
     matrix = np.concatenate(vecs)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     queries = np.stack([rag.embedder.embed_query(q) for q in questions])
-    exact = exact_top_k(queries, matrix, k)
-    exact_ids = [[ids[j] for j in row] for row in exact]
-    original = (coll.configuration_json or {}).get("hnsw", {}).get("ef_search")
+    exact_ids = [[ids[j] for j in row] for row in exact_top_k(queries, matrix, k)]
+    del matrix, vecs
+    replica = _replica_costs(rag)
+    name, original = coll.name, (coll.configuration_json or {}).get("hnsw", {}).get("ef_search")
+
+    def reopen(ef: int | None):
+        if ef is not None:
+            connect(config).get_collection(name).modify(configuration={"hnsw": {"ef_search": ef}})
+        SharedSystemClient.clear_system_cache()
+        return connect(config).get_collection(name)
+
     sweep = []
     try:
         for ef in efs:
-            coll.modify(configuration={"hnsw": {"ef_search": ef}})
-            coll = rag.store.client.get_collection(coll.name)
-            coll.query(query_embeddings=queries[:5], n_results=k, include=[])  # warm
+            coll = reopen(ef)
+            coll.query(query_embeddings=queries[:5], n_results=k, include=[])  # loads the index
             got_ids, ms = [], []
             for q in queries:
                 t0 = time.perf_counter()
@@ -239,9 +250,9 @@ def task_recall(store: str, questions: str | list[str], efs: list[int], k: int =
                           "dense_ms": percentiles(ms)})
     finally:
         if original:
-            coll.modify(configuration={"hnsw": {"ef_search": original}})
+            reopen(original)
     return {"chunks": len(ids), "queries": len(questions), "ef_search_default": original, "sweep": sweep,
-            **_replica_costs(rag)}
+            **replica}
 
 
 def _replica_costs(rag) -> dict:

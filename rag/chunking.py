@@ -99,11 +99,22 @@ def chunk_document(doc: Document, max_tokens: int, overlap: int, count: TokenCou
     """Chunks of one document, in order, each a verbatim slice of `doc.text`."""
     chunks = []
     for section in doc.kept:
-        sentences = [p for s in sentence_spans(doc.text, section) for p in split_long(doc.text, s, max_tokens, count)]
-        sizes = [count(doc.text[s.start : s.end]) for s in sentences]
+        sentences, sizes = _sized_sentences(doc.text, section, max_tokens, count)
         for i, j in pack(sentences, sizes, max_tokens, overlap):
             chunks.append(_make_chunk(doc, tuple(sentences[i:j])))
     return chunks
+
+
+def _sized_sentences(text: str, section: Span, max_tokens: int, count: TokenCounter) -> tuple[list[Span], list[int]]:
+    """Sentences no longer than `max_tokens`, with their token counts. Counting is most
+    of chunking's cost, so each sentence is counted once."""
+    sentences, sizes = [], []
+    for s in sentence_spans(text, section):
+        n = count(text[s.start : s.end])
+        pieces = [s] if n <= max_tokens else split_long(text, s, max_tokens, count)
+        sentences += pieces
+        sizes += [n] if len(pieces) == 1 else [count(text[p.start : p.end]) for p in pieces]
+    return sentences, sizes
 
 
 def chunk_id(doc_id: str, doc_hash: str, start: int, text: str) -> str:

@@ -59,12 +59,17 @@ def template_key(line: str) -> str:
     return re.sub(r"\d+", "0", _MONTHS.sub("M", key))
 
 
+def _template_sized(line: str) -> bool:
+    # Judged on the raw line, before folding: folding long prose is most of cleaning's cost.
+    return len(line.strip()) <= MAX_TEMPLATE_CHARS
+
+
 def repeated_templates(texts: Iterable[str]) -> set[str]:
     """Templates seen in two or more documents, or twice in one."""
     across, within = Counter(), set()
     for text in texts:
-        keys = [template_key(text[s.start : s.end]) for s in line_spans(text)]
-        keys = [k for k in keys if k and len(k) <= MAX_TEMPLATE_CHARS]
+        keys = [template_key(line) for s in line_spans(text) if _template_sized(line := text[s.start : s.end])]
+        keys = [k for k in keys if k]
         counts = Counter(keys)
         within.update(k for k, c in counts.items() if c > 1)
         across.update(counts.keys())
@@ -76,13 +81,15 @@ def is_boilerplate(line: str, repeated: set[str] = frozenset()) -> bool:
     stripped = line.strip()
     if not stripped:
         return False
-    if _BOILERPLATE.fullmatch(stripped) or template_key(stripped) in repeated:
+    if _BOILERPLATE.fullmatch(stripped) or (_template_sized(stripped) and template_key(stripped) in repeated):
         return True
     tokens = stripped.split()
     if len(tokens) == 1 and not stripped.endswith((".", "!", "?", ":")):
         return True
+    if len(tokens) > 8:  # checked first: counting letters is most of cleaning's cost
+        return False
     wordlike = sum(1 for t in tokens if sum(ch.isalpha() for ch in t) >= max(2, len(t) * 0.6))
-    return len(tokens) <= 8 and wordlike < len(tokens) / 2
+    return wordlike < len(tokens) / 2
 
 
 def kept_sections(text: str, repeated: set[str] = frozenset()) -> tuple[Span, ...]:

@@ -16,7 +16,7 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +114,9 @@ class Embedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces in `text`, without special tokens."""
-        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        # verbose=False: counting a long sentence before it is split is expected, not
+        # the "longer than the maximum sequence length" mistake transformers warns about.
+        return len(self.model.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def embed_query(self, text: str) -> np.ndarray:
         """The unit vector of one query, in fp32. Through `query_encoder` where it
@@ -132,7 +134,7 @@ class Embedder:
         return out
 
     def embed_with_sentences(
-        self, texts: Sequence[str], sentences: Sequence[Sequence[tuple[int, int]]], progress: bool = False
+        self, texts: Sequence[str], sentences: Sequence[Sequence[tuple[int, int]]]
     ) -> Iterator[tuple[list[int], np.ndarray, list[np.ndarray]]]:
         """Batches of (input indices, text vectors, per-text sentence vectors).
 
@@ -140,14 +142,13 @@ class Embedder:
         sorted by length, so yielded indices are not in input order.
         """
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        bar = _progress(len(texts), progress)
         for at in range(0, len(order), self.batch_size):
             idx = order[at : at + self.batch_size]
             vecs, tokens, offsets = self._forward(self.bulk_model, [texts[i] for i in idx])
             pooled = [_pool_sentences(tokens[k], offsets[k], sentences[i], vecs[k]) for k, i in enumerate(idx)]
-            bar.update(len(idx))
+            del tokens
             yield idx, vecs, pooled
-        bar.close()
+            _release_freed_memory()
 
     def _forward(self, model, texts: list[str]):
         import torch
@@ -177,10 +178,23 @@ def _pool_sentences(tokens: np.ndarray, offsets: np.ndarray, spans, fallback: np
     return out
 
 
-def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+def _release_freed_memory() -> None:
+    """Return the heap memory freed by the last batch to the OS (glibc only). Each batch
+    frees activations of a new sequence length; glibc keeps them fragmented, and RSS
+    grew by ~0.4 GB over 10k chunks, 2.6 GB peak at 100k (rag bench). ~1 ms a batch."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
-    return tqdm(total=total, desc="Embedding", unit="chunk", disable=not enabled or total == 0)
+
+@lru_cache(maxsize=1)
+def _malloc_trim():
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS)
+        return None
 
 
 class NumpyBert:

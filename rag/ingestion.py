@@ -8,7 +8,8 @@ The order of writes keeps every document whole for readers and after a crash:
 3. delete the old version's chunks.
 Removal forgets the catalog entry first, then deletes chunks. A journal file marks an
 ingest in progress; if a process dies, the next open repairs (see doctor.py).
-Embedding runs while a writer thread stores the previous batch.
+Documents go through chunking and embedding in groups, so memory does not grow with
+the corpus; embedding runs while a writer thread stores the previous batch.
 """
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ from rag.keyword_index import KeywordIndex, KeywordRow
 from rag.loading import Skipped, load_documents
 from rag.store import ChunkStore, date_ordinal
 from rag.types import Chunk, Document, DocumentInfo
+
+# Documents are chunked, embedded and stored in groups of about this much text (~2k
+# chunks): enough for length-sorted batches to pad little, small enough that a
+# corpus of any size never holds all its chunks in memory at once.
+GROUP_CHARS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -69,33 +75,59 @@ def ingest_path(path: Path, store: ChunkStore, keywords: KeywordIndex, embedder:
     catalog = store.catalog()
     new, changed, unchanged, removed = plan(docs, catalog, root, prune=path.is_dir())
     old_ids = {d.doc_id: store.chunk_ids_of(d.doc_id) for d in changed}
-    t1 = time.perf_counter()
-    chunks = {d.doc_id: chunk_document(d, config.chunk_tokens, config.chunk_overlap_tokens, embedder.count_tokens)
-              for d in new + changed}
-    timings["chunk"] = time.perf_counter() - t1
-    t2 = time.perf_counter()
-    _embed_and_store(new + changed, chunks, store, embedder, root, progress)
-    timings["embed_store"] = time.perf_counter() - t2
+    rows, new_ids = _chunk_embed_store(new + changed, store, embedder, config, root, progress, timings)
     for doc_id, ids in old_ids.items():
-        store.delete_chunks([i for i in ids if i not in {c.chunk_id for c in chunks[doc_id]}])
+        store.delete_chunks([i for i in ids if i not in new_ids[doc_id]])
     for doc_id in removed:
         store.forget_document(doc_id)
         store.delete_chunks(store.chunk_ids_of(doc_id))
     t3 = time.perf_counter()
     if new or changed or removed or not keywords.fingerprint:
-        rows = [_row(c) for cs in chunks.values() for c in cs]
         keywords.replace([d.doc_id for d in changed] + removed, rows)
         keywords.save(store.fingerprint())
     timings["keywords"] = time.perf_counter() - t3
     return IngestReport(
         tuple(d.doc_id for d in new), tuple(d.doc_id for d in changed), tuple(removed), tuple(unchanged),
-        tuple(skipped), sum(len(c) for c in chunks.values()), embedder.calls - calls0,
+        tuple(skipped), len(rows), embedder.calls - calls0,
         time.perf_counter() - t0, timings,
     )
 
 
+def _chunk_embed_store(docs: list[Document], store: ChunkStore, embedder: Embedder, config: Config,
+                       root: str, progress: bool, timings: dict) -> tuple[list[KeywordRow], dict[str, set]]:
+    """Chunk, embed and store `docs` a group at a time, so memory stays bounded by the
+    group, not the corpus. Returns the keyword rows and each document's new chunk ids."""
+    rows, new_ids = [], {}
+    timings["chunk"] = timings["embed_store"] = 0.0
+    with _progress(len(docs), progress) as bar:
+        for group in _groups(docs, GROUP_CHARS):
+            t0 = time.perf_counter()
+            chunks = {d.doc_id: chunk_document(d, config.chunk_tokens, config.chunk_overlap_tokens,
+                                               embedder.count_tokens) for d in group}
+            t1 = time.perf_counter()
+            _embed_and_store(group, chunks, store, embedder, root, bar)
+            timings["chunk"] += t1 - t0
+            timings["embed_store"] += time.perf_counter() - t1
+            rows += [_row(c) for cs in chunks.values() for c in cs]
+            new_ids.update({doc_id: {c.chunk_id for c in cs} for doc_id, cs in chunks.items()})
+    return rows, new_ids
+
+
+def _groups(docs: list[Document], max_chars: int):
+    """Consecutive runs of documents with at most `max_chars` of text (at least one)."""
+    group, size = [], 0
+    for d in docs:
+        if group and size + len(d.text) > max_chars:
+            yield group
+            group, size = [], 0
+        group.append(d)
+        size += len(d.text)
+    if group:
+        yield group
+
+
 def _embed_and_store(docs: list[Document], chunks: dict[str, list[Chunk]], store: ChunkStore,
-                     embedder: Embedder, root: str, progress: bool) -> None:
+                     embedder: Embedder, root: str, bar) -> None:
     """Embed every chunk; a writer thread stores batches and records finished documents."""
     flat = [c for d in docs for c in chunks[d.doc_id]]
     by_id = {d.doc_id: d for d in docs}
@@ -103,6 +135,7 @@ def _embed_and_store(docs: list[Document], chunks: dict[str, list[Chunk]], store
     for d in docs:  # a document whose text yields no chunk is still recorded
         if not remaining[d.doc_id]:
             store.record_document(_info(d, 0, root))
+            bar.update(1)
     batches: queue.Queue = queue.Queue(maxsize=2)
     failure: list[BaseException] = []
 
@@ -117,6 +150,7 @@ def _embed_and_store(docs: list[Document], chunks: dict[str, list[Chunk]], store
                     remaining[doc_id] -= n
                     if remaining[doc_id] == 0:
                         store.record_document(_info(by_id[doc_id], len(chunks[doc_id]), root))
+                        bar.update(1)
             except BaseException as exc:  # handed to the main thread below
                 failure.append(exc)
 
@@ -124,7 +158,7 @@ def _embed_and_store(docs: list[Document], chunks: dict[str, list[Chunk]], store
     thread.start()
     try:
         spans = [[(s.start - c.start, s.end - c.start) for s in c.sentences] for c in flat]
-        for idx, vectors, sentence_vectors in embedder.embed_with_sentences([c.text for c in flat], spans, progress):
+        for idx, vectors, sentence_vectors in embedder.embed_with_sentences([c.text for c in flat], spans):
             if failure:
                 break
             batches.put(([flat[i] for i in idx], vectors, sentence_vectors))
@@ -133,6 +167,12 @@ def _embed_and_store(docs: list[Document], chunks: dict[str, list[Chunk]], store
         thread.join()
     if failure:
         raise failure[0]
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="Ingesting", unit="doc", disable=not enabled or total == 0)
 
 
 def _info(doc: Document, n_chunks: int, root: str) -> DocumentInfo:

@@ -28,6 +28,7 @@ MAX_TEXT_CHARS = 5_000_000  # what a decompression bomb could otherwise expand t
 # would take minutes and gigabytes. Prose never comes near this many lines.
 MAX_LINES = 500_000
 _LINE_BREAKS = ("\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029")  # str.splitlines
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")  # below 32, except \t \n \f \r
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def _decode(data: bytes) -> str:
 
 def _reject_binary(text: str) -> str:
     sample = text[:8192]
-    controls = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t\f")
+    controls = len(_CONTROL_CHARS.findall(sample))
     if "\x00" in sample or controls > len(sample) * 0.05:
         raise LoadError("binary content (NUL or control bytes)")
     return text

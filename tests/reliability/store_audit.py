@@ -152,7 +152,7 @@ def start_rag(args: list[str], log_dir: Path, name: str) -> subprocess.Popen:
 
 class ProgressRun:
     """`rag ARGS` with stderr on a pseudo-terminal, so the ingest shows its embedding
-    progress bar ("Embedding: 45%|... | 45/100 [...]"); `progress()` parses it."""
+    progress bar ("Ingesting: 45%|... | 45/100 [...]", in documents); `progress()` parses it."""
 
     _BAR = re.compile(rb"(\d+)/(\d+) \[")
 
@@ -179,7 +179,7 @@ class ProgressRun:
             pass
 
     def progress(self) -> tuple[int, int] | None:
-        """(chunks embedded, chunks to embed) as last drawn, or None before the bar."""
+        """(documents stored, documents to store) as last drawn, or None before the bar."""
         self.pump()
         found = self._BAR.findall(self.buffer[-4096:])
         return (int(found[-1][0]), int(found[-1][1])) if found else None

@@ -12,9 +12,9 @@ removed documents to write, and replace-then-delete is exercised.
 
 Kill moments follow the ingest's own progress, not the clock (other work on the machine
 makes durations vary several-fold): the run's stderr is a pseudo-terminal, so it draws
-its embedding progress bar, and the target moments are stratified over
+its progress bar (documents stored), and the target moments are stratified over
   [-0.1, 0)  after the journal is written, before embedding (loading, chunking, model);
-  [0, 1)     that share of the chunks embedded (the writer thread stores each batch as
+  [0, 1)     that share of the documents stored (the writer thread stores each batch as
              the next one is embedded), interpolated between bar updates;
   [1, 1.1)   after the last batch: old chunks deleted, removed documents, BM25 saved.
 A kill that would land after the run removed its journal is a miss and is retried.
