@@ -16,13 +16,14 @@ import json
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from functools import cached_property, lru_cache
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
 from rag.config import PACKAGED_MODEL
 from rag.errors import RagError
+from rag.memory import release_freed_memory
 
 log = logging.getLogger(__name__)
 PROBES = [
@@ -148,7 +149,7 @@ class Embedder:
             pooled = [_pool_sentences(tokens[k], offsets[k], sentences[i], vecs[k]) for k, i in enumerate(idx)]
             del tokens
             yield idx, vecs, pooled
-            _release_freed_memory()
+            release_freed_memory()  # activations of each new length would otherwise pile up
 
     def _forward(self, model, texts: list[str]):
         import torch
@@ -176,25 +177,6 @@ def _pool_sentences(tokens: np.ndarray, offsets: np.ndarray, spans, fallback: np
         vec = tokens[mask].mean(axis=0) if mask.any() else fallback
         out[k] = vec / (np.linalg.norm(vec) or 1.0)
     return out
-
-
-def _release_freed_memory() -> None:
-    """Return the heap memory freed by the last batch to the OS (glibc only). Each batch
-    frees activations of a new sequence length; glibc keeps them fragmented, and RSS
-    grew by ~0.4 GB over 10k chunks, 2.6 GB peak at 100k (rag bench). ~1 ms a batch."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@lru_cache(maxsize=1)
-def _malloc_trim():
-    try:
-        import ctypes
-
-        return ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl, macOS)
-        return None
 
 
 class NumpyBert:
