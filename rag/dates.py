@@ -1,9 +1,9 @@
 """Publication dates as stated in a document's text, returned as ISO dates.
 
 Only short lines are searched (datelines, bylines, footers): a date inside a body
-sentence is usually an event, not the publication. Formats: ISO `2025-12-06`,
-day-first dotted `04.01.2026`, slashed `1/4/2026` (month first unless the first number
-exceeds 12), and month names in English, Spanish, German and French in either order
+sentence is usually an event, not the publication. Formats: ISO `2025-12-06` (also
+inside a timestamp, `2025-02-24T09:44:00Z`), day-first dotted `04.01.2026`, slashed
+`1/4/2026` (month first unless the first number exceeds 12), and month names in English, Spanish, German and French in either order
 (`Dec.06 2025`, `December 6, 2025`, `lunes, 24 de febrero de 2025`, `6. Dezember 2025`).
 Left out: relative dates ("yesterday"), two-digit years, other languages.
 """
@@ -30,7 +30,7 @@ _MONTH_NAMES = {
 MONTHS = {name: num for num, names in _MONTH_NAMES.items() for name in names.split()}
 _M = r"(?P<mon>[^\W\d_]{3,10})"
 _PATTERNS = [
-    re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b"),
+    re.compile(r"\b(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})(?:\b|(?=T\d))"),  # also ISO 8601 timestamps
     re.compile(r"\b(?P<d>\d{1,2})\.(?P<m>\d{1,2})\.(?P<y>\d{4})\b"),
     re.compile(r"\b(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4})\b"),
     re.compile(_M + r"\.?\s*(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})\b", re.I),

@@ -16,6 +16,8 @@ from rag.loading import load_documents
     ("Dec.06 2025", "2025-12-06"),
     ("2025-12-06", "2025-12-06"),
     ("Published 2025-02-24 09:44 UTC", "2025-02-24"),
+    ("2025-02-24T09:44:00Z", "2025-02-24"),  # ISO 8601 timestamp
+    ("datePublished: 2025-12-06T18:05:12+08:00", "2025-12-06"),
     ("December 6, 2025", "2025-12-06"),
     ("Sept. 3rd, 2024", "2024-09-03"),
     ("6. Dezember 2025", "2025-12-06"),
@@ -37,6 +39,7 @@ def test_formats(text, expected):
     "12 Smarch 2025",
     "04.01.1850",  # outside 1900-2100
     "2101-01-01",
+    "2025-02-24Tuesday",  # not a timestamp: T must start a time
     "12/31/99",  # two-digit years are left out
     "",
     "no date at all",
