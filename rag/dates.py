@@ -3,8 +3,9 @@
 Only short lines are searched (datelines, bylines, footers): a date inside a body
 sentence is usually an event, not the publication. Formats: ISO `2025-12-06` (also
 inside a timestamp, `2025-02-24T09:44:00Z`), day-first dotted `04.01.2026`, slashed
-`1/4/2026` (month first unless the first number exceeds 12), and month names in English, Spanish, German and French in either order
-(`Dec.06 2025`, `December 6, 2025`, `lunes, 24 de febrero de 2025`, `6. Dezember 2025`).
+`1/4/2026` (month first unless the first number exceeds 12), and month names in
+English, Spanish, German and French in either order (`Dec.06 2025`, `December 6,
+2025`, `lunes, 24 de febrero de 2025`, `6. Dezember 2025`).
 Left out: relative dates ("yesterday"), two-digit years, other languages.
 """
 from __future__ import annotations
