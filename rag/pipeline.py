@@ -178,7 +178,7 @@ class RAG:
             self._has_chunks = True
         timings: dict[str, float] = {}
         top_k = top_k or self.config.top_k
-        qvec, pool = self.retrieve(question, max(top_k, self.config.rerank_pool), filters, timings)
+        qvec, pool = self._retrieve_pool(question, max(top_k, self.config.rerank_pool), filters, timings)
         with stage(timings, "rerank"):
             from rag.answering import rerank
 
@@ -190,6 +190,15 @@ class RAG:
             release_freed_memory()
         yield Answer(answer.text, answer.answerable, answer.citations, timings, question,
                      answer.retrieved, answer.confidence)
+
+    def _retrieve_pool(self, question: str, n: int, filters: Filters | None, timings: dict):
+        try:
+            return self.retrieve(question, n, filters, timings)
+        except Exception as exc:  # Chroma failing to read (I/O error, damaged files): a StoreError
+            error = as_store_error(exc, self.config.store, reading=True)
+            if error is None:
+                raise
+            raise error from exc
 
     def _generate(self, question, qvec, evidence: list[Evidence], timings) -> Iterator[str]:
         with stage(timings, "answer"):

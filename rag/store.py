@@ -170,17 +170,18 @@ class ChunkStore:
                 yield i, m["doc_id"], m["doc_hash"], m.get("published_ord", 0), t
 
 
-def as_store_error(exc: BaseException, store: Path | str) -> StoreError | None:
+def as_store_error(exc: BaseException, store: Path | str, reading: bool = False) -> StoreError | None:
     """The StoreError to report for a failed write (disk full, read-only, I/O error, or
-    Chroma refusing the write), or None when `exc` is not such a failure."""
+    Chroma refusing the write) or read, or None when `exc` is not such a failure."""
     from chromadb.errors import ChromaError
 
     if isinstance(exc, StoreError):
         return exc
+    action, hint = ("read", "run `rag doctor`") if reading else ("write", "is the disk full or read-only?")
     if isinstance(exc, OSError):
-        return StoreError(f"cannot write the store at {store}: {exc.strerror or exc}")
+        return StoreError(f"cannot {action} the store at {store}: {exc.strerror or exc}")
     if isinstance(exc, ChromaError):
-        return StoreError(f"cannot write the store at {store} (is the disk full or read-only?): {exc}")
+        return StoreError(f"cannot {action} the store at {store} ({hint}): {exc}")
     return None
 
 

@@ -150,3 +150,16 @@ def test_cli_read_only_store(mount_point, built_rag, tmp_path, corpus_dir):
     for r in (result, asked):
         assert "Traceback" not in r.stderr
     assert sorted(p.name for p in source.rglob("*")) == before
+
+
+@pytest.mark.parametrize("failure", [OSError(errno.EIO, "Input/output error"), "chroma"])
+def test_read_failure_while_asking_is_a_store_error(fresh_rag, monkeypatch, failure):
+    from chromadb.errors import InternalError
+
+    fresh_rag.ingest()
+    exc = InternalError("Error executing plan: segment reader failed") if failure == "chroma" else failure
+    monkeypatch.setattr(fresh_rag.store.chunks, "query", failing_after(0, exc)(fresh_rag.store.chunks.query))
+    with pytest.raises(StoreError, match=f"cannot read the store at {fresh_rag.config.store}"):
+        fresh_rag.ask("How much has Alibaba committed to AI?")
+    monkeypatch.undo()  # the disk is back: asking works again
+    assert fresh_rag.ask("How much has Alibaba committed to AI?").answerable
