@@ -22,6 +22,7 @@ _ENV = {  # field name -> environment variable
     "llm_base_url": "RAG_LLM_BASE_URL",
     "llm_api_key": "RAG_LLM_API_KEY",
     "llm_timeout_s": "RAG_LLM_TIMEOUT",
+    "llm_max_retries": "RAG_LLM_MAX_RETRIES",
     "chroma_host": "RAG_CHROMA_HOST",
     "chroma_port": "RAG_CHROMA_PORT",
 }
