@@ -24,9 +24,9 @@ from rag.bench_corpus import copy_subset, edit_documents, gold_articles, squad_r
 from rag.bench_report import evaluate_targets, median, plot_latency, render_markdown, stage_percentiles
 
 QUICK = {"docs": 150, "rounds": 3, "quality_n": 150, "sizes": [1000], "serve_n": 300, "growth_n": 500,
-         "recall_q": 200, "efs": [16, 32, 64, 128], "cold_runs": 3}
+         "recall_q": 200, "efs": [16, 64, 128, 512], "cold_runs": 3}
 FULL = {"docs": None, "rounds": 3, "quality_n": 500, "sizes": [1000, 10_000, 100_000], "serve_n": 300,
-        "growth_n": 1000, "recall_q": 300, "efs": [16, 32, 64, 128, 256], "cold_runs": 5}
+        "growth_n": 1000, "recall_q": 300, "efs": [16, 64, 128, 256, 512], "cold_runs": 5}
 SAMPLE_QUESTION = "When did the 1973 oil crisis begin?"
 BUILD_VERSION = 2  # bump when ingestion changes in a way that the stored build measurements no longer reflect
 

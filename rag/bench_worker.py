@@ -238,7 +238,7 @@ def task_recall(store: str, questions: str | list[str], efs: list[int], k: int =
 
     sweep = []
     try:
-        for ef in efs:
+        for ef in sorted(set(efs) | ({original} if original else set())):  # the default is always measured
             coll = reopen(ef)
             coll.query(query_embeddings=queries[:5], n_results=k, include=[])  # loads the index
             got_ids, ms = [], []
