@@ -16,7 +16,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +25,7 @@ from rag.config import Config
 from rag.embedding import Embedder
 from rag.keyword_index import KeywordIndex, KeywordRow
 from rag.loading import Skipped, load_documents
+from rag.memory import release_freed_memory
 from rag.store import ChunkStore, date_ordinal
 from rag.types import Chunk, Document, DocumentInfo
 
@@ -74,29 +75,34 @@ def ingest_path(path: Path, store: ChunkStore, keywords: KeywordIndex, embedder:
     timings["load"] = time.perf_counter() - t0
     catalog = store.catalog()
     new, changed, unchanged, removed = plan(docs, catalog, root, prune=path.is_dir())
+    added, updated = tuple(d.doc_id for d in new), tuple(d.doc_id for d in changed)
     old_ids = {d.doc_id: store.chunk_ids_of(d.doc_id) for d in changed}
-    rows, new_ids = _chunk_embed_store(new + changed, store, embedder, config, root, progress, timings)
+    todo = deque(new + changed)
+    del docs, new, changed  # `todo` holds the only references: each group is freed once stored
+    rows, new_ids = _chunk_embed_store(todo, store, embedder, config, root, progress, timings)
+    release_freed_memory()  # before the BM25 build, the other peak
     for doc_id, ids in old_ids.items():
         store.delete_chunks([i for i in ids if i not in new_ids[doc_id]])
     for doc_id in removed:
         store.forget_document(doc_id)
         store.delete_chunks(store.chunk_ids_of(doc_id))
     t3 = time.perf_counter()
-    if new or changed or removed or not keywords.fingerprint:
-        keywords.replace([d.doc_id for d in changed] + removed, rows)
+    if added or updated or removed or not keywords.fingerprint:
+        keywords.replace(list(updated) + removed, rows)
         keywords.save(store.fingerprint())
     timings["keywords"] = time.perf_counter() - t3
     return IngestReport(
-        tuple(d.doc_id for d in new), tuple(d.doc_id for d in changed), tuple(removed), tuple(unchanged),
+        added, updated, tuple(removed), tuple(unchanged),
         tuple(skipped), len(rows), embedder.calls - calls0,
         time.perf_counter() - t0, timings,
     )
 
 
-def _chunk_embed_store(docs: list[Document], store: ChunkStore, embedder: Embedder, config: Config,
+def _chunk_embed_store(docs: deque[Document], store: ChunkStore, embedder: Embedder, config: Config,
                        root: str, progress: bool, timings: dict) -> tuple[list[KeywordRow], dict[str, set]]:
-    """Chunk, embed and store `docs` a group at a time, so memory stays bounded by the
-    group, not the corpus. Returns the keyword rows and each document's new chunk ids."""
+    """Chunk, embed and store `docs` a group at a time, taking them out of `docs`, so
+    memory is bounded by a group, not the corpus. Returns the keyword rows and each
+    document's new chunk ids."""
     rows, new_ids = [], {}
     timings["chunk"] = timings["embed_store"] = 0.0
     with _progress(len(docs), progress) as bar:
@@ -113,16 +119,15 @@ def _chunk_embed_store(docs: list[Document], store: ChunkStore, embedder: Embedd
     return rows, new_ids
 
 
-def _groups(docs: list[Document], max_chars: int):
-    """Consecutive runs of documents with at most `max_chars` of text (at least one)."""
-    group, size = [], 0
-    for d in docs:
-        if group and size + len(d.text) > max_chars:
-            yield group
-            group, size = [], 0
-        group.append(d)
-        size += len(d.text)
-    if group:
+def _groups(docs: deque[Document], max_chars: int):
+    """Consecutive runs of documents with at most `max_chars` of text (at least one),
+    each taken out of `docs` as it is yielded."""
+    while docs:
+        group = [docs.popleft()]
+        size = len(group[0].text)
+        while docs and size + len(docs[0].text) <= max_chars:
+            size += len(docs[0].text)
+            group.append(docs.popleft())
         yield group
 
 

@@ -1,6 +1,7 @@
 """Ingestion in bounded groups: the same store as one pass, whatever the group size."""
 from __future__ import annotations
 
+from collections import deque
 from pathlib import Path
 
 import rag.ingestion as ingestion
@@ -16,7 +17,9 @@ def _doc(doc_id: str, chars: int) -> Document:
 
 def test_groups_are_consecutive_bounded_runs():
     docs = [_doc(str(i), n) for i, n in enumerate([40, 30, 50, 10, 10, 200, 5])]
-    groups = list(_groups(docs, 80))
+    todo = deque(docs)
+    groups = list(_groups(todo, 80))
+    assert not todo  # taken out as grouped: a stored group can be freed
     assert [d for g in groups for d in g] == docs  # every document once, in order
     assert [[d.doc_id for d in g] for g in groups] == [["0", "1"], ["2", "3", "4"], ["5"], ["6"]]
     assert all(sum(len(d.text) for d in g) <= 80 for g in groups if len(g) > 1)  # a big one stands alone
