@@ -84,7 +84,9 @@ def evaluate_targets(r: dict) -> list[Target]:
     largest = str(max((int(k) for k in q.get("p95_ms", {})), default=0))
     hit_gap = ing.get("hit_at_5_gap")
     return [
-        _gt(ing.get("ratio_vs_naive"), 2.5, 1.5, "ingest chunks/s vs naive llama-index", ">= 2.5x"),
+        # Wide miss: 1.3x. The quick bench measured 1.60x on an idle machine (fixed costs
+        # weigh more at 175 chunks); losing bf16 drops it to ~1.1x (our fp32: 30.5 vs 27.7).
+        _gt(ing.get("ratio_vs_naive"), 2.5, 1.3, "ingest chunks/s vs naive llama-index", ">= 2.5x"),
         _lt(abs(hit_gap) if hit_gap is not None else None, 0.005, None, "hit@5 gap, bf16 vs fp32", "<= 0.005"),
         _lt(ing.get("non_embed_fraction"), 0.15, None, "ingest time outside embedding", "< 15% of wall"),
         _lt(re_.get("unchanged_fraction"), 0.02, 0.10, "unchanged re-ingest / first ingest", "<= 2%"),

@@ -102,7 +102,7 @@ def test_targets_met_missed_and_wide():
     targets = {t.name.split(" (")[0]: t for t in evaluate_targets(_results())}
     assert all(t.met for t in targets.values()), [t for t in targets.values() if not t.met]
     assert "query p95 at 100000 chunks" in targets  # the largest size is the one judged
-    slow = evaluate_targets(_results(ingest={"ratio_vs_naive": 2.0}))
+    slow = evaluate_targets(_results(ingest={"ratio_vs_naive": 1.6}))  # the idle quick bench's ratio
     assert [t.verdict for t in slow if t.name.startswith("ingest chunks/s")] == ["missed"]
     wide = evaluate_targets(_results(ingest={"ratio_vs_naive": 1.2}, reingest={"unchanged_embed_calls": 3}))
     assert {t.name for t in wide if t.fail_quick} == {"ingest chunks/s vs naive llama-index",
