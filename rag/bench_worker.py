@@ -55,13 +55,9 @@ def _model_tokens(texts, tokenizer, max_len: int) -> int:
 
 
 def _all_texts(collection) -> list[str]:
-    texts, offset = [], 0
-    while True:
-        got = collection.get(include=["documents"], limit=2000, offset=offset)
-        if not got["ids"]:
-            return texts
-        texts += [t or "" for t in got["documents"]]
-        offset += len(got["ids"])
+    from rag.store import pages
+
+    return [t or "" for got in pages(collection, ["documents"]) for t in got["documents"]]
 
 
 def task_ours(docs: str, store: str, precision: str = "auto", batch_size: int | None = None, **cfg) -> dict:
@@ -208,20 +204,16 @@ def task_recall(store: str, questions: str | list[str], efs: list[int], k: int =
     from rag.bench_report import exact_top_k, percentiles, recall_at_k
     from rag.config import Config
     from rag.pipeline import RAG
-    from rag.store import connect
+    from rag.store import connect, pages
 
     questions = _questions(questions)[:n]
     config = Config.from_env(store=store)
     rag = RAG(config)
     coll = rag.store.chunks
-    ids, vecs, offset = [], [], 0
-    while True:
-        got = coll.get(include=["embeddings"], limit=5000, offset=offset)
-        if not len(got["ids"]):
-            break
+    ids, vecs = [], []
+    for got in pages(coll, ["embeddings"]):
         ids += got["ids"]
         vecs.append(np.asarray(got["embeddings"], dtype=np.float32))
-        offset += len(got["ids"])
     matrix = np.concatenate(vecs)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     queries = np.stack([rag.embedder.embed_query(q) for q in questions])

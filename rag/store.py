@@ -99,8 +99,8 @@ class ChunkStore:
     def catalog(self) -> dict[str, DocumentInfo]:
         """Every finished document, by id."""
         out = {}
-        for ids, metas in _pages(self.docs, ["metadatas"]):
-            out.update({i: _info(i, m) for i, m in zip(ids, metas)})
+        for got in pages(self.docs, ["metadatas"]):
+            out.update({i: _info(i, m) for i, m in zip(got["ids"], got["metadatas"])})
         return out
 
     def catalog_entries(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
@@ -165,8 +165,9 @@ class ChunkStore:
     def scan(self, with_text: bool = False):
         """Yield (chunk id, doc_id, doc_hash, published ordinal, text or None) for all chunks."""
         include = ["metadatas", "documents"] if with_text else ["metadatas"]
-        for page in _pages(self.chunks, include, with_docs=with_text):
-            for i, m, t in zip(*page) if with_text else ((i, m, None) for i, m in zip(*page)):
+        for got in pages(self.chunks, include):
+            texts = got["documents"] if with_text else [None] * len(got["ids"])
+            for i, m, t in zip(got["ids"], got["metadatas"], texts):
                 yield i, m["doc_id"], m["doc_hash"], m.get("published_ord", 0), t
 
 
@@ -201,13 +202,14 @@ def chroma_where(filters: Filters | None) -> dict | None:
     return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
-def _pages(collection, include: list[str], with_docs: bool = False):
+def pages(collection, include: list[str]):
+    """Every record of a Chroma collection, as `get` results of at most PAGE records."""
     offset = 0
     while True:
         got = collection.get(include=include, limit=PAGE, offset=offset)
         if not got["ids"]:
             return
-        yield (got["ids"], got["metadatas"], got["documents"]) if with_docs else (got["ids"], got["metadatas"])
+        yield got
         offset += len(got["ids"])
 
 
