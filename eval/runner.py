@@ -17,7 +17,8 @@ from eval.summary import combined, summarize
 from eval.systems import NO_REFUSAL, Bm25System, OursSystem, System
 from rag.config import Config
 
-SYSTEMS = ("ours", "bm25", "naive")
+SYSTEMS = ("ours", "extractive-v1", "bm25", "naive")
+EXTRACTIVE = ("extractive", "extractive-v1")
 
 
 class UsageError(ValueError):
@@ -60,17 +61,30 @@ def validate(opts: Options) -> None:
 
 
 def _open_product(opts: Options, config: Config, folder: Path):
-    """The product over the eval store, with refusal off when the generator is
-    extractive: OursSystem re-applies the configured threshold itself."""
+    """The product over the eval store, with the extractive generators' refusal off
+    (OursSystem re-applies their thresholds itself): probabilities are never below 0."""
     from eval.stores import open_product
 
-    extractive = config.generator == "extractive"
-    return open_product(folder, opts.corpus, config.with_(refusal_threshold=NO_REFUSAL) if extractive else config)
+    return open_product(folder, opts.corpus, config.with_(refusal_threshold=NO_REFUSAL, answer_threshold=0.0))
+
+
+def _threshold(config: Config, generator: str) -> float:
+    """The refusal threshold the product applies with this generator."""
+    if generator == "extractive-v1":
+        return config.refusal_threshold
+    if generator != "extractive":
+        return NO_REFUSAL  # an LLM refuses by itself
+    if config.answer_threshold >= 0:
+        return config.answer_threshold
+    from rag.reader import Reader
+
+    return float(Reader(config.reader_model or None).card["threshold"])
 
 
 def _make(name: str, product, opts: Options, config: Config, folder: Path) -> System:
-    if name == "ours":
-        return OursSystem(product, config.refusal_threshold if config.generator == "extractive" else NO_REFUSAL)
+    if name in ("ours", "extractive-v1"):
+        generator = config.generator if name == "ours" else name
+        return OursSystem(product, _threshold(config, generator), generator, name)
     if name == "bm25":
         return Bm25System(product)
     from eval.naive import NaiveSystem, build_or_load_index
@@ -86,7 +100,7 @@ def build_systems(opts: Options, config: Config, folder: Path) -> dict[str, tupl
     built, product = {}, None
     for name in opts.systems:
         t0 = time.perf_counter()
-        if name in ("ours", "bm25") and product is None:
+        if name in ("ours", "extractive-v1", "bm25") and product is None:
             product = _open_product(opts, config, folder)
         built[name] = (_make(name, product, opts, config, folder), time.perf_counter() - t0)
     return built
@@ -189,7 +203,8 @@ def evaluate_all(opts: Options, config: Config, folder: Path, items: list[GoldIt
 def run_info(opts: Options, n: int, folder: Path, config: Config, sources: dict[str, str]) -> dict:
     """What was run, for the summary and the report."""
     info = {"corpus": str(opts.corpus), "gold": str(opts.gold), "limit": opts.limit, "seed": opts.seed, "n": n,
-            "store": str(folder), "refusal_threshold": config.refusal_threshold,
+            "store": str(folder), "refusal_threshold": _threshold(config, config.generator),
+            "generator": config.generator, "reader_model": config.reader_model or "shipped",
             "product": product_version(sources), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     changed = changed_during_run(sources)
     if changed:  # someone edited the product mid-run: the numbers may mix two versions
@@ -212,7 +227,7 @@ def run(opts: Options) -> int:
     folder = store_dir(opts.out, opts.corpus, config)
     folder.mkdir(parents=True, exist_ok=True)
     results, summaries = evaluate_all(opts, config, folder, items)
-    sweep = sweep_outputs(results["ours"], config.refusal_threshold) if "ours" in results else {}
+    sweep = sweep_outputs(results["ours"], _threshold(config, config.generator)) if "ours" in results else {}
     info = run_info(opts, len(items), folder, config, sources)
     summary = combined(summaries, info)
     failed = gate(opts, summary)

@@ -71,7 +71,7 @@ def score(item: GoldItem, pred: Prediction) -> Scores:
         hit_at_1=hit1, hit_at_5=hit5, mrr=mrr,
         evidence_recall=m.evidence_recall(item.evidence, [r.text for r in pred.retrieved]),
         contains=(m.contains_answer(pred.text, item.answers) if answered else 0.0) if item.answerable else None,
-        f1=(m.best_f1(pred.text, item.answers) if answered else 0.0) if item.answerable else None,
+        f1=(m.best_f1(pred.answer_text or pred.text, item.answers) if answered else 0.0) if item.answerable else None,
         cited=len(pred.citations) if item.answerable else 0, cited_supported=supported,
         citation_ok=(1.0 if supported else 0.0) if item.answerable else None,
         refused=not answered,

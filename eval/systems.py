@@ -1,6 +1,7 @@
 """The systems under evaluation, behind one `predict(question) -> Prediction` shape.
 
-- `ours`: the product (`RAG.ask`).
+- `ours`: the product (`RAG.ask`), with its configured generator (the answer model).
+- `extractive-v1`: the product with the sentence picker the answer model replaced.
 - `bm25`: BM25 alone over the product's own chunks; the answer is the top chunk's
   sentence sharing most terms with the question. It refuses only when nothing matches.
 - `naive`: llama-index defaults (see eval/naive.py), answered the same way as bm25.
@@ -39,6 +40,8 @@ class Prediction:
     confidence: float | None = None
     # The answer the system would give if it did not refuse (for the threshold sweep).
     unrefused_text: str = ""
+    # The short answer span, where the system gives one (answer F1 is scored on it).
+    answer_text: str = ""
 
 
 class System(Protocol):
@@ -64,7 +67,8 @@ def apply_threshold(pred: Prediction, threshold: float) -> Prediction:
     confidence is below it (the rule of rag.answering.compose)."""
     if pred.confidence is None or pred.confidence >= threshold:
         return pred
-    return Prediction(REFUSAL_TEXT, False, (), pred.retrieved, pred.timings_ms, pred.confidence, pred.text)
+    return Prediction(REFUSAL_TEXT, False, (), pred.retrieved, pred.timings_ms, pred.confidence, pred.text,
+                      pred.answer_text)
 
 
 def from_answer(answer: Answer) -> Prediction:
@@ -74,26 +78,22 @@ def from_answer(answer: Answer) -> Prediction:
         citations=tuple(Passage(c.doc_id, c.quote) for c in answer.citations),
         retrieved=tuple(Passage(s.chunk.doc_id, s.chunk.text) for s in answer.retrieved),
         timings_ms=dict(answer.timings_ms), confidence=answer.confidence, unrefused_text=answer.text,
+        answer_text=answer.answer_text,
     )
 
 
 class OursSystem:
-    """The product. It runs with refusal disabled, so every question yields both its
-    confidence and the answer it would give; `threshold` is then applied exactly as
-    compose() applies it. One run thereby serves the product's metrics and the sweep."""
+    """The product with one generator. It runs with refusal disabled, so every question
+    yields both its confidence and the answer it would give; `threshold` is then applied
+    exactly as the generator applies it. One run serves the product's metrics and the sweep.
+    `ours` is the default generator (the answer model); `extractive-v1` the sentence
+    picker it replaced, kept as a baseline."""
 
-    name = "ours"
-
-    def __init__(self, rag, threshold: float):
-        self.rag, self.threshold = rag, threshold
+    def __init__(self, rag, threshold: float, generator: str | None = None, name: str = "ours"):
+        self.rag, self.threshold, self.generator, self.name = rag, threshold, generator, name
 
     def predict(self, question: str) -> Prediction:
-        try:
-            answer = self.rag.ask(question)
-        except IndexError:
-            # compose() indexes the best candidate once the threshold passes; with no
-            # candidate sentence at all the product would refuse with confidence 0.
-            return Prediction(REFUSAL_TEXT, False, (), (), {}, 0.0, REFUSAL_TEXT)
+        answer = self.rag.ask(question, generator=self.generator)
         return apply_threshold(from_answer(answer), self.threshold)
 
 

@@ -151,7 +151,7 @@ def compose(question: str, qvec: np.ndarray, evidence: list[Evidence], keywords:
     candidates = score_sentences(question, qvec, evidence, keywords)
     confidence = candidates[0].score if candidates else 0.0
     retrieved = tuple(ev.scored for ev in evidence)
-    if confidence < threshold:
+    if not candidates or confidence < threshold:
         return Answer(REFUSAL_TEXT, False, (), query=question, retrieved=retrieved, confidence=confidence)
     chosen = choose(candidates, answer_type(question), max_sentences, keywords)
     citations = tuple(_cite(n, c) for n, c in enumerate(chosen, start=1))

@@ -172,6 +172,34 @@ def loadtest(
     raise typer.Exit(run(clients, seconds, url, store))
 
 
+SQUAD = Path("../shared/datasets/squad2-open")
+
+
+@app.command("train-reader")
+def train_reader(
+    out: Path = typer.Option(Path("out/reader"), "--out", help="Folder for reader.onnx, tokenizer.json, reader.json"),
+    gold: Path = typer.Option(SQUAD / "gold.jsonl", "--gold", help="Training questions (squad2-open gold.jsonl)"),
+    docs: Path = typer.Option(SQUAD / "docs", "--docs", help="The documents those questions are about"),
+    folds: int = typer.Option(2, "--folds", min=0, help="Cross-validation folds by article (0: none, no calibration)"),
+    epochs: int = typer.Option(2, "--epochs", min=1),
+    seed: int = typer.Option(0, "--seed"),
+    max_steps: int = typer.Option(0, "--max-steps", min=0, help="Stop each training after N batches (smoke runs)"),
+    limit: int = typer.Option(0, "--limit", min=0, help="Use only the first N questions (smoke runs)"),
+):
+    """Train the answer model from a gold Q&A set (see rag/models/reader/MODEL_CARD.md)."""
+    for path in (gold, docs):
+        if not path.exists():
+            typer.echo(f"error: {path} does not exist", err=True)
+            raise typer.Exit(2)
+    from rag.train.loop import TrainSettings
+    from rag.train.recipe import train_reader as run_recipe
+
+    card = run_recipe(gold, docs, out, folds, TrainSettings(epochs=epochs, seed=seed, max_steps=max_steps),
+                      limit=limit, progress=sys.stderr.isatty())
+    typer.echo(json.dumps({k: card[k] for k in ("threshold", "calibration", "out_of_fold", "seconds_total")}, indent=2))
+    typer.echo(f"wrote {out}/reader.onnx")
+
+
 @app.command("eval", add_help_option=False,
              context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def eval_(ctx: typer.Context):

@@ -17,6 +17,8 @@ _ENV = {  # field name -> environment variable
     "embed_batch_size": "RAG_EMBED_BATCH_SIZE",
     "top_k": "RAG_TOP_K",
     "refusal_threshold": "RAG_REFUSAL_THRESHOLD",
+    "answer_threshold": "RAG_ANSWER_THRESHOLD",
+    "reader_model": "RAG_READER_MODEL",
     "generator": "RAG_GENERATOR",
     "llm_model": "RAG_LLM_MODEL",
     "llm_base_url": "RAG_LLM_BASE_URL",
@@ -55,8 +57,12 @@ class Config:
     hnsw_construction_ef: int = 800
     hnsw_m: int = 32
     # Answering
-    generator: str = "extractive"  # extractive | openai | ollama
-    refusal_threshold: float = 0.38  # chosen by the sweep in eval/THRESHOLD.md
+    generator: str = "extractive"  # extractive (the answer model) | extractive-v1 | openai | ollama
+    # The answer model (rag/reader.py): a folder with reader.onnx; "" is the shipped one.
+    reader_model: str = ""
+    reader_windows: int = 4  # best windows it reads per question (its cost is per window)
+    answer_threshold: float = -1.0  # refuse below this probability; < 0: the model's own (reader.json)
+    refusal_threshold: float = 0.38  # extractive-v1's, chosen by the sweep in eval/THRESHOLD.md
     max_answer_sentences: int = 3
     max_question_chars: int = 2000
     # LLM (only when generator is openai or ollama)

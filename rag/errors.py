@@ -36,3 +36,9 @@ class NotReadyError(StoreError):
 
 class LLMError(RagError):
     """The configured LLM failed: unreachable, timed out, or replied with nothing usable."""
+
+
+class ConfigError(RagError):
+    """A setting names something unusable: a missing model file, an unknown option."""
+
+    exit_code = 2

@@ -12,9 +12,11 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
+from rag.composing import compose_answer
 from rag.config import Config
 from rag.doctor import check_store, rebuild_keywords
 from rag.embedding import Embedder
@@ -23,6 +25,7 @@ from rag.ingestion import IngestReport, ingest_path
 from rag.keyword_index import KeywordIndex
 from rag.locking import WriteLock
 from rag.memory import release_freed_memory
+from rag.reader import Reader
 from rag.retrieval import Evidence, HybridRetriever
 from rag.store import ChunkStore, as_store_error
 from rag.timing import stage
@@ -34,6 +37,7 @@ READER_CHECK_S = 2.0  # how stale a reader's BM25 index may get after an unseen 
 # Answering frees its temporaries into glibc's heap, which keeps them: without a trim
 # now and then, a process's heap grew 226 -> 269 MB over 1,000 asks (see memory.py).
 TRIM_EVERY_ASKS = 100
+GENERATORS = ("extractive", "extractive-v1", "openai", "ollama")
 
 
 # Terminal escape sequences (colours, cursor moves) pasted with a question: their
@@ -87,6 +91,18 @@ class RAG:
         self._keywords_on_disk = index.fingerprint
         self._refresh_keywords(index)
         return index
+
+    @cached_property
+    def reader(self) -> Reader:
+        """The answer model; loaded on the first question that needs it."""
+        return Reader(self.config.reader_model or None)
+
+    @property
+    def answer_threshold(self) -> float:
+        """The probability below which the answer model's answer is refused."""
+        if self.config.answer_threshold >= 0:
+            return self.config.answer_threshold
+        return float(self.reader.card["threshold"])
 
     @cached_property
     def retriever(self) -> HybridRetriever:
@@ -163,13 +179,19 @@ class RAG:
         self._refresh_keywords_for_reading()
         return self.retriever.retrieve(question, top_k or self.config.top_k, filters, timings)
 
-    def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Answer:
+    def ask(self, question: str, top_k: int | None = None, filters: Filters | None = None,
+            generator: str | None = None) -> Answer:
         """Answer from the documents only, with citations, or refuse."""
-        *_, answer = self.stream(question, top_k, filters)
+        *_, answer = self.stream(question, top_k, filters, generator)
         return answer
 
-    def stream(self, question: str, top_k: int | None = None, filters: Filters | None = None) -> Iterator[str | Answer]:
-        """Yield text pieces as they are produced, then the final `Answer`."""
+    def stream(self, question: str, top_k: int | None = None, filters: Filters | None = None,
+               generator: str | None = None) -> Iterator[str | Answer]:
+        """Yield text pieces as they are produced, then the final `Answer`. `generator`
+        overrides the configured one for this call."""
+        generator = generator or self.config.generator
+        if generator not in GENERATORS:
+            raise InputError(f"unknown generator {generator!r}: use one of {', '.join(GENERATORS)}")
         t0 = time.perf_counter()
         question = clean_question(question, self.config.max_question_chars)
         if not self._has_chunks:  # counting costs ~6 ms at 100k chunks: once is enough
@@ -183,13 +205,12 @@ class RAG:
             from rag.answering import rerank
 
             evidence = rerank(question, qvec, pool, self.keywords)[:top_k]
-        answer = yield from self._generate(question, qvec, evidence, timings)
+        answer = yield from self._generate(question, qvec, evidence, timings, generator)
         timings["total"] = (time.perf_counter() - t0) * 1000
         self._asks += 1
         if self._asks % TRIM_EVERY_ASKS == 0:  # after the clock: no answer waits for it
             release_freed_memory()
-        yield Answer(answer.text, answer.answerable, answer.citations, timings, question,
-                     answer.retrieved, answer.confidence)
+        yield replace(answer, timings_ms=timings, query=question)
 
     def _retrieve_pool(self, question: str, n: int, filters: Filters | None, timings: dict):
         try:
@@ -200,18 +221,27 @@ class RAG:
                 raise
             raise error from exc
 
-    def _generate(self, question, qvec, evidence: list[Evidence], timings) -> Iterator[str]:
-        with stage(timings, "answer"):
-            if self.config.generator == "extractive":
+    def _generate(self, question, qvec, evidence: list[Evidence], timings, generator: str) -> Iterator[str]:
+        if generator == "extractive":
+            windows = evidence[: self.config.reader_windows]
+            with stage(timings, "read"):
+                readings = self.reader.read(question, [ev.scored.chunk.text for ev in windows])
+            with stage(timings, "answer"):
+                answer = compose_answer(question, windows, readings, self.answer_threshold,
+                                        float(self.reader.card["threshold"]))
+            yield answer.text
+            return answer
+        if generator == "extractive-v1":
+            with stage(timings, "answer"):
                 from rag.answering import compose
 
                 answer = compose(question, qvec, evidence, self.keywords, self.config.refusal_threshold,
                                  self.config.max_answer_sentences)
-                yield answer.text
-                return answer
+            yield answer.text
+            return answer
         from rag.llm import generate_with_llm
 
-        return (yield from generate_with_llm(question, evidence, self.config, timings))
+        return (yield from generate_with_llm(question, evidence, self.config.with_(generator=generator), timings))
 
     # --- upkeep --------------------------------------------------------------------
     def _refresh_keywords_for_reading(self) -> None:

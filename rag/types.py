@@ -82,13 +82,24 @@ class Answer:
     # Not part of the public JSON: kept for the UI and the evaluation harness.
     query: str = ""
     retrieved: tuple[ScoredChunk, ...] = ()
-    confidence: float = 0.0
+    confidence: float = 0.0  # the answer model's calibrated probability that this answers
+    # The short answer: a span of the cited document `answer_doc_id`, at
+    # [answer_start, answer_end) of its text. Empty when refused, or when the
+    # generator writes whole sentences (extractive-v1, an LLM).
+    answer_text: str = ""
+    answer_doc_id: str = ""
+    answer_start: int = -1
+    answer_end: int = -1
 
     def to_dict(self) -> dict:
-        """The public JSON form: exactly text, answerable, citations, timings_ms."""
+        """The public JSON form, the same on every surface."""
         return {
             "text": self.text,
             "answerable": self.answerable,
+            "answer_text": self.answer_text,
+            "answer_span": ({"doc_id": self.answer_doc_id, "start": self.answer_start, "end": self.answer_end}
+                            if self.answer_text else None),
+            "confidence": round(self.confidence, 4),
             "citations": [asdict(c) for c in self.citations],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
         }

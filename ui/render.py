@@ -28,9 +28,18 @@ def cite_link(n: int) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    """The chat bubble for a finished answer: linked [n] markers, or a refusal."""
+    """The chat bubble for a finished answer: the short answer in bold above its quoted
+    evidence, linked [n] markers; or a refusal."""
     if not answer.answerable:
         return refusal_markdown(answer.text)
+    body = _linked(answer)
+    if answer.answer_text:
+        head, _, rest = body.partition("\n\n")
+        body = f"**{head}**\n\n{rest}" if rest else f"**{head}**"
+    return body
+
+
+def _linked(answer: Answer) -> str:
     cited = {c.n for c in answer.citations}
     parts, last = [], 0
     for m in MARKER.finditer(answer.text):
