@@ -136,7 +136,7 @@ def serve(
     no_ui: bool = typer.Option(False, "--no-ui", help="Do not mount the web UI at /ui"),
 ):
     """Serve the REST API (OpenAPI at /docs) and the web UI at /ui."""
-    from rag.api import run_server
+    from rag.server.app import run_server
 
     try:
         run_server(host, port, store, with_ui=not no_ui)
@@ -167,7 +167,7 @@ def loadtest(
     store: Optional[Path] = StoreOpt,
 ):
     """Load-test the REST API with gold questions; exits 1 on any 5xx but 503 busy."""
-    from rag.loadtest import run
+    from bench.loadtest import run
 
     raise typer.Exit(run(clients, seconds, url, store))
 
@@ -217,7 +217,7 @@ def bench(
     fresh: bool = typer.Option(False, "--fresh", help="Rebuild the big stores even when a previous run left them"),
 ):
     """Measure ingestion vs naive llama-index, re-ingest, query latency at scale, recall, cold start, memory."""
-    from rag.bench import BenchError, run_bench
+    from bench.runner import BenchError, run_bench
 
     try:
         code = run_bench(out, quick=quick, work=work, fresh=fresh)

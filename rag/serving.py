@@ -1,4 +1,4 @@
-"""What the two network edges (REST in `rag.api`, the Gradio UI in `ui.app`) share:
+"""What the two network edges (REST in `rag.server.rest`, the Gradio UI in `ui.app`) share:
 one readers-writer lock per RAG instance, upload handling confined to one folder,
 filter validation, follow-up rewriting, and the public (path-free) JSON forms.
 

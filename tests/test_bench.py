@@ -8,9 +8,9 @@ import random
 import numpy as np
 import pytest
 
-from rag.bench_corpus import (copy_subset, edit_documents, gold_articles, recombine, sentences_by_article,
+from bench.corpus import (copy_subset, edit_documents, gold_articles, recombine, sentences_by_article,
                               write_recombined)
-from rag.bench_report import (Target, evaluate_targets, exact_top_k, fmt, percentile, percentiles, recall_at_k,
+from bench.report import (Target, evaluate_targets, exact_top_k, fmt, percentile, percentiles, recall_at_k,
                               render_markdown, stage_percentiles, table)
 from rag.chunking import word_count
 

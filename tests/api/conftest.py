@@ -9,7 +9,7 @@ import pytest
 @pytest.fixture(scope="module")
 def api_url(built_rag, serve):
     """The REST app over the shared, read-only store."""
-    from rag.api import create_app
+    from rag.server.app import create_app
 
     with serve(create_app(built_rag, token="")) as url:
         yield url
@@ -30,7 +30,7 @@ def writable_rag(tmp_path_factory, embedder, corpus_dir):
 
 @pytest.fixture(scope="module")
 def writable_url(writable_rag, serve):
-    from rag.api import create_app
+    from rag.server.app import create_app
 
     with serve(create_app(writable_rag, token="")) as url:
         yield url

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from rag import loadtest
+from bench import loadtest
 from rag.cli import app
 
 

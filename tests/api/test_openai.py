@@ -78,7 +78,7 @@ def test_bad_conversations_are_400(client):
 
 
 def test_streams_give_their_ask_slot_back(built_rag, serve):
-    from rag.api import create_app
+    from rag.server.app import create_app
 
     app = create_app(built_rag, token="", max_inflight=1, busy_wait_s=2)
     body = {"messages": [{"role": "user", "content": QUESTION}], "stream": True}

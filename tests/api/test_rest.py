@@ -121,7 +121,7 @@ def test_oversized_upload_is_413(writable_url, writable_rag):
 
 
 def test_bearer_token_is_required_when_set(built_rag, monkeypatch, serve):
-    from rag.api import create_app
+    from rag.server.app import create_app
 
     monkeypatch.setenv("RAG_API_TOKEN", "s3cret")
     with serve(create_app(built_rag)) as url:
@@ -154,7 +154,7 @@ class FakeRAG:
     (RuntimeError("boom in /srv/secret/file.py"), 500, "server_error"),
 ])
 def test_library_errors_map_to_statuses_without_leaking_paths(error, status, kind, serve):
-    from rag.api import create_app
+    from rag.server.app import create_app
 
     with serve(create_app(FakeRAG(error), token="")) as url:
         r = httpx.post(f"{url}/v1/ask", json={"question": "anything?"})
@@ -163,7 +163,7 @@ def test_library_errors_map_to_statuses_without_leaking_paths(error, status, kin
 
 
 def test_too_many_concurrent_asks_get_503_busy(serve):
-    from rag.api import create_app
+    from rag.server.app import create_app
 
     app = create_app(FakeRAG(delay=1.0), token="", max_inflight=1, busy_wait_s=0.1)
     replies: list[httpx.Response] = []

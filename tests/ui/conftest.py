@@ -8,7 +8,7 @@ import pytest
 @pytest.fixture(scope="module")
 def ui_url(built_rag, monkeypatch_module, serve):
     """Base URL of the UI (ending in /ui/) over the shared, read-only store."""
-    from rag.api import create_app
+    from rag.server.app import create_app
     from ui.app import mount_ui
 
     monkeypatch_module.delenv("RAG_UI_PASSWORD", raising=False)

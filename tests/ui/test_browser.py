@@ -63,7 +63,7 @@ def test_refusal_in_the_browser(page, ui_url):
 def test_upload_in_the_browser(page, fresh_rag, serve, tmp_path):
     from playwright.sync_api import expect
 
-    from rag.api import create_app
+    from rag.server.app import create_app
     from ui.app import mount_ui
 
     fresh_rag.ingest(fresh_rag.config.corpus)

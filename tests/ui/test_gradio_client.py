@@ -39,7 +39,7 @@ def test_password_protects_the_mounted_ui(built_rag, monkeypatch, serve):
     import httpx
     from gradio_client import Client
 
-    from rag.api import create_app
+    from rag.server.app import create_app
     from ui.app import mount_ui
 
     monkeypatch.setenv("RAG_UI_PASSWORD", "pw")

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from rag import serving
 from rag.errors import InputError, RagError
+from rag.server.rest import acquire_slot, release_slot, status_of
 from rag.types import Answer
 
 MODEL = "rag"
@@ -89,8 +90,6 @@ def _extras(answer: Answer) -> dict:
 
 @router.post("/chat/completions", summary="OpenAI-compatible chat completion over the documents")
 async def chat_completions(body: ChatIn, request: Request):
-    from rag.api import release_slot
-
     cid, model = f"chatcmpl-{secrets.token_hex(12)}", body.model or MODEL
     pieces, first = await _start(body, request)  # holds an ask slot from here on
     release = _once(lambda: release_slot(request.app))
@@ -117,8 +116,6 @@ async def chat_completions(body: ChatIn, request: Request):
 async def _start(body: ChatIn, request: Request):
     """(answer stream, its first item) holding an ask slot. Bad input, an empty store
     or a busy server fail here, while a proper status can still be sent."""
-    from rag.api import acquire_slot, release_slot
-
     rag = request.app.state.rag
     history, question = split_messages(body.messages)
     f = body.filters or {}
@@ -152,8 +149,6 @@ async def _sse(pieces, first, cid: str, model: str, release):
                 raise RagError("the answer stream ended early")
         yield event({}, "stop", **_extras(item))
     except RagError as exc:  # the status line is gone: report in-band, as OpenAI does
-        from rag.api import status_of
-
         _, kind, message = status_of(exc)
         yield f"data: {json.dumps({'error': {'message': message, 'type': kind}})}\n\n"
     finally:

@@ -1,10 +1,10 @@
 """`rag bench`: ingestion throughput against naive llama-index, re-ingest cost, query
 latency and ANN recall at growing corpus sizes, cold start and memory.
 
-Every measurement runs in a fresh worker process (rag/bench_worker.py) and reports
+Every measurement runs in a fresh worker process (bench/worker.py) and reports
 JSON; this module orchestrates, takes medians and writes `bench.json`, `bench.md` and
 `query_latency.png`. All text is real: squad2-open paragraphs, and for the big corpora
-their sentences recombined into new documents (rag/bench_corpus.py). `--quick` is the
+their sentences recombined into new documents (bench/corpus.py). `--quick` is the
 CI version (a 300-paragraph subset, 1k chunks); it fails only on a wide miss of a ratio
 target (see bench_report.evaluate_targets).
 """
@@ -20,8 +20,8 @@ import sys
 import time
 from pathlib import Path
 
-from rag.bench_corpus import copy_subset, edit_documents, gold_articles, squad_root, token_counter, write_recombined
-from rag.bench_report import evaluate_targets, median, plot_latency, render_markdown, stage_percentiles
+from bench.corpus import copy_subset, edit_documents, gold_articles, squad_root, token_counter, write_recombined
+from bench.report import evaluate_targets, median, plot_latency, render_markdown, stage_percentiles
 
 QUICK = {"docs": 150, "rounds": 3, "quality_n": 150, "sizes": [1000], "serve_n": 300, "growth_n": 500,
          "recall_q": 200, "efs": [16, 64, 128, 512], "cold_runs": 3}
@@ -51,7 +51,7 @@ def child_env() -> dict:
 def run_task(task: str, timeout: float | None = None, **args) -> dict:
     """Run one worker task in a fresh process; its JSON result plus `process_s`."""
     t0, cpu0 = time.perf_counter(), _children_cpu()
-    proc = subprocess.run([sys.executable, "-m", "rag.bench_worker", task, json.dumps(args)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "bench.worker", task, json.dumps(args)], capture_output=True,
                           text=True, env=child_env(), timeout=timeout)
     if proc.returncode != 0:
         raise BenchError(f"worker {task} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")

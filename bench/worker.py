@@ -1,5 +1,5 @@
 """The measured side of `rag bench`: each task runs in a fresh process
-(`python -m rag.bench_worker TASK JSON-ARGS`) and prints one JSON line, so model load,
+(`python -m bench.worker TASK JSON-ARGS`) and prints one JSON line, so model load,
 imports and peak RSS are those of that task alone. Heavy libraries are imported before
 the clock starts, the same ones on both sides of a comparison.
 """
@@ -201,7 +201,7 @@ def task_recall(store: str, questions: str | list[str], efs: list[int], k: int =
     import numpy as np
     from chromadb.api.client import SharedSystemClient
 
-    from rag.bench_report import exact_top_k, percentiles, recall_at_k
+    from bench.report import exact_top_k, percentiles, recall_at_k
     from rag.config import Config
     from rag.pipeline import RAG
     from rag.store import connect, pages

@@ -3,7 +3,7 @@
     POST /v1/ask                 {question, top_k?, filters?} -> Answer JSON
     GET/POST /v1/documents       list / upload (multipart, .txt .md .html .pdf, <= 20 MB)
     DELETE /v1/documents/{id}    remove one document
-    POST /v1/chat/completions    OpenAI-compatible, streaming or not (see rag.openai_compat)
+    POST /v1/chat/completions    OpenAI-compatible, streaming or not (see rag.server.openai_compat)
     GET /healthz, /docs
 
 RAG calls block, so they run in the thread pool; a semaphore bounds the asks in flight
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import secrets
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -28,7 +27,6 @@ from starlette.exceptions import HTTPException
 
 from rag import serving
 from rag.errors import InputError, LLMError, NotReadyError, RagError, StoreLockedError
-from rag.loading import MAX_FILE_BYTES
 
 log = logging.getLogger(__name__)
 UPLOAD_CHUNK = 1024 * 1024
@@ -76,7 +74,7 @@ def error_response(status: int, kind: str, message: str) -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status, headers=headers)
 
 
-def _install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(_request, exc: RagError):
         status, kind, message = status_of(exc)
@@ -215,56 +213,3 @@ class UploadSizeGuard:
                 message = f"the file is larger than {self.limit // (1024 * 1024)} MB"
                 return await error_response(413, "file_too_large", message)(scope, receive, send)
         await self.app(scope, receive, send)
-
-
-# --- the app -------------------------------------------------------------------------
-def create_app(rag=None, config=None, *, token: str | None = None, max_inflight: int | None = None,
-               busy_wait_s: float | None = None, max_upload: int = MAX_FILE_BYTES) -> FastAPI:
-    """The REST app over `rag` (or a RAG opened from `config` / the environment)."""
-    if rag is None:
-        from rag.config import Config
-        from rag.pipeline import RAG
-
-        rag = RAG(config or Config.from_env())
-    app = FastAPI(title="rag", version="0.1.0", description=__doc__)
-    app.state.rag = rag
-    app.state.token = os.environ.get("RAG_API_TOKEN", "") if token is None else token
-    app.state.slots = asyncio.Semaphore(max_inflight or int(os.environ.get("RAG_API_MAX_INFLIGHT", "4")))
-    app.state.busy_wait_s = float(os.environ.get("RAG_API_BUSY_WAIT", "3")) if busy_wait_s is None else busy_wait_s
-    app.state.max_upload = max_upload
-    _install_error_handlers(app)
-    app.add_middleware(UploadSizeGuard, limit=max_upload)
-    app.include_router(router)
-    from rag.openai_compat import router as chat_router
-
-    app.include_router(chat_router, dependencies=[Depends(require_token)])
-
-    @app.get("/healthz", summary="Liveness and readiness")
-    async def healthz():
-        empty = await run_in_threadpool(rag.is_empty)
-        return {"status": "ok", "ready": not empty}
-
-    return app
-
-
-def run_server(host: str = "127.0.0.1", port: int = 8000, store=None, with_ui: bool = True) -> None:
-    """`rag serve`: ingest corpus/ if the store is empty, then serve REST (+ UI at /ui)."""
-    import uvicorn
-
-    from rag.config import Config
-    from rag.pipeline import RAG
-
-    rag = RAG(Config.from_env(store=store))
-    try:
-        report = serving.ensure_corpus(rag, progress=False)
-        if report is not None:
-            log.warning("the store was empty; ingested %s: %s", rag.config.corpus, report.summary())
-    except NotReadyError as exc:  # serve anyway: uploads can fill the store
-        log.warning("%s", exc)
-    serving.warm_up(rag)
-    app = create_app(rag)
-    if with_ui:
-        from ui.app import mount_ui
-
-        app = mount_ui(app, rag, path="/ui")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
