@@ -17,8 +17,7 @@ from eval.summary import combined, summarize
 from eval.systems import NO_REFUSAL, Bm25System, OursSystem, System
 from rag.config import Config
 
-SYSTEMS = ("ours", "extractive-v1", "bm25", "naive")
-EXTRACTIVE = ("extractive", "extractive-v1")
+SYSTEMS = ("ours", "bm25", "naive")
 
 
 class UsageError(ValueError):
@@ -70,9 +69,9 @@ def _open_product(opts: Options, config: Config, folder: Path):
 
 def _threshold(config: Config, generator: str) -> float:
     """The refusal threshold the product applies with this generator."""
-    if generator == "extractive-v1":
+    if generator == "extractive":
         return config.refusal_threshold
-    if generator != "extractive":
+    if generator != "reader":
         return NO_REFUSAL  # an LLM refuses by itself
     if config.answer_threshold >= 0:
         return config.answer_threshold
@@ -82,9 +81,8 @@ def _threshold(config: Config, generator: str) -> float:
 
 
 def _make(name: str, product, opts: Options, config: Config, folder: Path) -> System:
-    if name in ("ours", "extractive-v1"):
-        generator = config.generator if name == "ours" else name
-        return OursSystem(product, _threshold(config, generator), generator, name)
+    if name == "ours":
+        return OursSystem(product, _threshold(config, config.generator), config.generator, name)
     if name == "bm25":
         return Bm25System(product)
     from eval.naive import NaiveSystem, build_or_load_index
@@ -100,7 +98,7 @@ def build_systems(opts: Options, config: Config, folder: Path) -> dict[str, tupl
     built, product = {}, None
     for name in opts.systems:
         t0 = time.perf_counter()
-        if name in ("ours", "extractive-v1", "bm25") and product is None:
+        if name in ("ours", "bm25") and product is None:
             product = _open_product(opts, config, folder)
         built[name] = (_make(name, product, opts, config, folder), time.perf_counter() - t0)
     return built

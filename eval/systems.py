@@ -1,7 +1,6 @@
 """The systems under evaluation, behind one `predict(question) -> Prediction` shape.
 
-- `ours`: the product (`RAG.ask`), with its configured generator (the answer model).
-- `extractive-v1`: the product with the sentence picker the answer model replaced.
+- `ours`: the product (`RAG.ask`), with its configured generator.
 - `bm25`: BM25 alone over the product's own chunks; the answer is the top chunk's
   sentence sharing most terms with the question. It refuses only when nothing matches.
 - `naive`: llama-index defaults (see eval/naive.py), answered the same way as bm25.
@@ -86,8 +85,7 @@ class OursSystem:
     """The product with one generator. It runs with refusal disabled, so every question
     yields both its confidence and the answer it would give; `threshold` is then applied
     exactly as the generator applies it. One run serves the product's metrics and the sweep.
-    `ours` is the default generator (the answer model); `extractive-v1` the sentence
-    picker it replaced, kept as a baseline."""
+    """
 
     def __init__(self, rag, threshold: float, generator: str | None = None, name: str = "ours"):
         self.rag, self.threshold, self.generator, self.name = rag, threshold, generator, name

@@ -185,6 +185,8 @@ def train_reader(
     seed: int = typer.Option(0, "--seed"),
     max_steps: int = typer.Option(0, "--max-steps", min=0, help="Stop each training after N batches (smoke runs)"),
     limit: int = typer.Option(0, "--limit", min=0, help="Use only the first N questions (smoke runs)"),
+    swap_negatives: bool = typer.Option(True, "--swap-negatives/--no-swap-negatives",
+                                        help="Add negatives made by swapping a name or number of a question"),
 ):
     """Train the answer model from a gold Q&A set (see rag/models/reader/MODEL_CARD.md)."""
     for path in (gold, docs):
@@ -194,7 +196,8 @@ def train_reader(
     from rag.train.loop import TrainSettings
     from rag.train.recipe import train_reader as run_recipe
 
-    card = run_recipe(gold, docs, out, folds, TrainSettings(epochs=epochs, seed=seed, max_steps=max_steps),
+    card = run_recipe(gold, docs, out, folds, TrainSettings(epochs=epochs, seed=seed, max_steps=max_steps,
+                                                               swap_negatives=swap_negatives),
                       limit=limit, progress=sys.stderr.isatty())
     typer.echo(json.dumps({k: card[k] for k in ("threshold", "calibration", "out_of_fold", "seconds_total")}, indent=2))
     typer.echo(f"wrote {out}/reader.onnx")

@@ -57,12 +57,13 @@ class Config:
     hnsw_construction_ef: int = 800
     hnsw_m: int = 32
     # Answering
-    generator: str = "extractive"  # extractive (the answer model) | extractive-v1 | openai | ollama
-    # The answer model (rag/reader.py): a folder with reader.onnx; "" is the shipped one.
+    generator: str = "extractive"  # extractive | reader (the answer model) | openai | ollama
+    # The answer model (rag/reader.py): a folder with reader.onnx made by `rag train-reader`;
+    # "" is rag/models/reader (no weights are shipped yet: see the model-card notes).
     reader_model: str = ""
     reader_windows: int = 4  # best windows it reads per question (its cost is per window)
     answer_threshold: float = -1.0  # refuse below this probability; < 0: the model's own (reader.json)
-    refusal_threshold: float = 0.38  # extractive-v1's, chosen by the sweep in eval/THRESHOLD.md
+    refusal_threshold: float = 0.38  # the extractive generator's, chosen by the sweep in eval/THRESHOLD.md
     max_answer_sentences: int = 3
     max_question_chars: int = 2000
     # LLM (only when generator is openai or ollama)

@@ -37,7 +37,7 @@ READER_CHECK_S = 2.0  # how stale a reader's BM25 index may get after an unseen 
 # Answering frees its temporaries into glibc's heap, which keeps them: without a trim
 # now and then, a process's heap grew 226 -> 269 MB over 1,000 asks (see memory.py).
 TRIM_EVERY_ASKS = 100
-GENERATORS = ("extractive", "extractive-v1", "openai", "ollama")
+GENERATORS = ("extractive", "reader", "openai", "ollama")
 
 
 # Terminal escape sequences (colours, cursor moves) pasted with a question: their
@@ -222,7 +222,7 @@ class RAG:
             raise error from exc
 
     def _generate(self, question, qvec, evidence: list[Evidence], timings, generator: str) -> Iterator[str]:
-        if generator == "extractive":
+        if generator == "reader":
             windows = evidence[: self.config.reader_windows]
             with stage(timings, "read"):
                 readings = self.reader.read(question, [ev.scored.chunk.text for ev in windows])
@@ -231,7 +231,7 @@ class RAG:
                                         float(self.reader.card["threshold"]))
             yield answer.text
             return answer
-        if generator == "extractive-v1":
+        if generator == "extractive":
             with stage(timings, "answer"):
                 from rag.answering import compose
 

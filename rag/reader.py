@@ -2,11 +2,12 @@
 says, per window, how likely it answers the question and where the answer is.
 
 The model is a cross-encoder (all-MiniLM-L6-v2 fine-tuned by `rag train-reader`,
-see models/reader/MODEL_CARD.md) with two heads: start/end logits over the window's
-tokens (the answer span) and an answerability logit on [CLS] (SQuAD 2.0's
-no-answer decision, as a separate head so it can be calibrated on its own). It runs
-through ONNX Runtime with the `tokenizers` library, so answering never imports torch.
-Its probability is calibrated by Platt scaling fitted on out-of-fold questions.
+see models/reader/MODEL_CARD.md) with two heads: start/end logits over [CLS] and the
+window's tokens, and an answerability logit. Two signals say whether a window
+answers: that logit, and the span margin (the best span's start+end logit minus
+[CLS]'s, SQuAD 2.0's null-answer score as in the BERT baseline). A logistic
+regression fitted on out-of-fold windows turns them into a calibrated probability.
+It runs through ONNX Runtime with the `tokenizers` library: answering never imports torch.
 """
 from __future__ import annotations
 
@@ -45,10 +46,14 @@ class Reading:
     start: int  # answer span, character offsets into the window text
     end: int
     span_score: float  # start + end logit of the span
+    answer_logit: float = 0.0  # the raw signals the probability is made of
+    span_margin: float = 0.0
 
-    @property
-    def logit(self) -> float:
-        return float(np.log(self.probability / max(1e-9, 1 - self.probability)))
+
+def calibrated(calibration: dict, answer_logit, span_margin) -> np.ndarray:
+    """The probability that a window answers, from its two raw signals."""
+    w_answer, w_margin = calibration["weights"]
+    return sigmoid(w_answer * np.asarray(answer_logit) + w_margin * np.asarray(span_margin) + calibration["bias"])
 
 
 def load_tokenizer(model_dir: Path):
@@ -68,7 +73,7 @@ def encode_pairs(tokenizer, question: str, windows: Sequence[str]) -> Encoded:
 
 def encode_batch(tokenizer, questions: Sequence[str], windows: Sequence[str]) -> Encoded:
     """`encode_pairs` for pairs with different questions."""
-    encs = tokenizer.encode_batch(list(zip(questions, windows)))
+    encs = tokenizer.encode_batch(list(zip(questions, windows, strict=True)))
     width = max(len(e.ids) for e in encs)
     ids = np.zeros((len(encs), width), dtype=np.int64)
     mask, types = np.zeros_like(ids), np.zeros_like(ids)
@@ -138,11 +143,11 @@ class Reader:
             return []
         enc = encode_pairs(self.tokenizer, question, windows)
         start, end, answer = self.logits(enc)
-        scale, bias = self.card["calibration"]["scale"], self.card["calibration"]["bias"]
         out = []
         for k in range(len(windows)):
             i, j, score = best_span(start[k], end[k], enc.in_window[k])
             char_start, char_end = enc.offsets[k][i][0], enc.offsets[k][j][1]
-            probability = float(sigmoid(scale * answer[k] + bias))
-            out.append(Reading(k, probability, char_start, char_end, score))
+            margin = score - float(start[k][0] + end[k][0])
+            probability = float(calibrated(self.card["calibration"], answer[k], margin))
+            out.append(Reading(k, probability, char_start, char_end, score, float(answer[k]), margin))
         return out

@@ -85,7 +85,7 @@ class Answer:
     confidence: float = 0.0  # the answer model's calibrated probability that this answers
     # The short answer: a span of the cited document `answer_doc_id`, at
     # [answer_start, answer_end) of its text. Empty when refused, or when the
-    # generator writes whole sentences (extractive-v1, an LLM).
+    # generator writes whole sentences (the extractive sentence picker, an LLM).
     answer_text: str = ""
     answer_doc_id: str = ""
     answer_start: int = -1

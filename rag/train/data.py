@@ -11,12 +11,16 @@ product's own loader and chunker. For each question:
 Each example is tagged with its article, the unit of cross-validation: questions on
 one article share paragraphs, so a split by question would leak.
 
-Left out: generated examples (entity-swapped negatives, cloze positives); see the
-model card.
+Generated negatives (`swap_negatives`): an answerable question with one of its names
+or numbers swapped for another of its article that the positive window does not
+contain ("What was JD.com's revenue?" against a passage about Alibaba's) is a
+negative on that window: the near miss that retrieval alone cannot tell apart.
+Left out: cloze-style positives.
 """
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -140,13 +144,47 @@ def examples_for(q: GoldQuestion, chunks_by_doc: dict[str, list[Chunk]], search:
     return out
 
 
-def build_examples(questions: list[GoldQuestion], chunks: list[Chunk]) -> list[Example]:
+def build_examples(questions: list[GoldQuestion], chunks: list[Chunk], swap_negatives: bool = False,
+                   seed: int = 0) -> list[Example]:
     """Examples for every question, in question order."""
     by_doc: dict[str, list[Chunk]] = {}
     for c in chunks:
         by_doc.setdefault(c.doc_id, []).append(c)
     search = ChunkSearch(chunks)
-    return [ex for q in questions for ex in examples_for(q, by_doc, search)]
+    out = [ex for q in questions for ex in examples_for(q, by_doc, search)]
+    if swap_negatives:
+        out += swapped_negatives(out, questions, random.Random(seed))
+    return out
+
+
+_ENTITY = re.compile(r"(?<!^)\b(?:[A-Z][\w'’-]+(?:\s+(?:of\s+)?[A-Z][\w'’-]+)*|\d[\d,.]*\d|\d)\b")
+
+
+def swapped_negatives(examples: list[Example], questions: list[GoldQuestion], rng: random.Random) -> list[Example]:
+    """One generated negative per positive where a swap is possible (module docstring)."""
+    pool: dict[str, list[str]] = {}
+    for q in questions:
+        pool.setdefault(q.article, []).extend(m.group() for m in _ENTITY.finditer(q.question))
+    out = []
+    for ex in (e for e in examples if e.answerable):
+        question = swap_entity(ex.question, ex.window, sorted(set(pool.get(ex.article, []))), rng)
+        if question:
+            out.append(Example(ex.qid + "-swap", question, ex.window, -1, -1, ex.article))
+    return out
+
+
+def swap_entity(question: str, window: str, pool: list[str], rng: random.Random) -> str | None:
+    """`question` with one name or number that the window contains replaced by one of
+    the same kind (name or number) that it does not; None when there is none."""
+    found = [m for m in _ENTITY.finditer(question) if m.group() in window]
+    if not found:
+        return None
+    m = rng.choice(found)
+    numeric = m.group()[0].isdigit()
+    options = [e for e in pool if e[0].isdigit() == numeric and e.lower() not in window.lower()]
+    if not options:
+        return None
+    return question[: m.start()] + rng.choice(options) + question[m.end() :]
 
 
 _SPACE = re.compile(r"\s+")

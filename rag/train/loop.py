@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rag.embedding import cpu_has_bf16, resolve_model
 from rag.config import PACKAGED_MODEL
+from rag.embedding import cpu_has_bf16, resolve_model
 from rag.reader import load_tokenizer
 from rag.train.data import Example
 from rag.train.model import ReaderModel, loss_of, make_batch
@@ -25,13 +25,15 @@ BUCKET = 50  # batches sorted by length together: little padding, still shuffled
 class TrainSettings:
     """Hyper-parameters; the defaults made the shipped model."""
 
-    epochs: int = 2
-    lr: float = 1e-4
+    epochs: int = 3
+    lr: float = 2e-4
+    head_lr_factor: float = 10.0
     batch_size: int = 16
     warmup: float = 0.1
     weight_decay: float = 0.01
     seed: int = 0
     max_steps: int = 0  # >0: stop early (smoke runs)
+    swap_negatives: bool = True  # add the generated negatives of rag.train.data
 
 
 def seed_everything(seed: int) -> None:
@@ -82,7 +84,12 @@ def train(examples: list[Example], settings: TrainSettings, progress: bool = Tru
     if settings.max_steps:
         plan = plan[: settings.max_steps]
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    heads = list(model.span.parameters()) + list(model.answerable.parameters())
+    encoder = [p for p in model.encoder.parameters() if p.requires_grad]
+    # The heads start from random weights: they get a larger step than the encoder.
+    opt = torch.optim.AdamW([{"params": encoder, "lr": settings.lr},
+                             {"params": heads, "lr": settings.lr * settings.head_lr_factor}],
+                            weight_decay=settings.weight_decay)
     sched = get_linear_schedule_with_warmup(opt, int(settings.warmup * len(plan)), len(plan))
     t0, losses = time.perf_counter(), []
     for group in tqdm(plan, desc="training the answer model", unit="batch", disable=not progress):

@@ -16,7 +16,7 @@ from rag.reader import Reader
 def test_train_reader_smoke_run_writes_a_loadable_calibrated_model(tmp_path, squad_dir):
     out = tmp_path / "reader"
     result = CliRunner().invoke(app, ["train-reader", "--out", str(out), "--gold", str(squad_dir / "gold.jsonl"),
-                                      "--docs", str(squad_dir / "docs"), "--folds", "2", "--max-steps", "2",
+                                      "--docs", str(squad_dir / "docs"), "--folds", "2", "--max-steps", "2", "--epochs", "1",
                                       "--limit", "900"])
     assert result.exit_code == 0, result.output
     card = json.loads((out / "reader.json").read_text())
