@@ -75,8 +75,9 @@ def _wait_healthy(base: str, proc, timeout_s: float = 300) -> None:
 
 def _pid_listening_on(url: str) -> int | None:
     """The local process serving `url`, when it runs on this machine (for its RSS)."""
-    import psutil
     from urllib.parse import urlparse
+
+    import psutil
 
     port = urlparse(url).port or 80
     try:
@@ -97,7 +98,7 @@ async def _client(http, base: str, questions: list[str], offset: int, stop_at: f
             status = r.status_code
             if status == 503:
                 status = f"503 {r.json().get('error', {}).get('type', '')}".strip()
-        except Exception as exc:  # counted, never fatal to the run
+        except Exception as exc:  # noqa: BLE001 - counted, never fatal to the run
             status = f"error {type(exc).__name__}"
         results.append((t0, time.monotonic() - t0, status))
 
@@ -137,7 +138,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def report(results, samples, elapsed: float, clients: int, seconds: float) -> str:

@@ -38,7 +38,7 @@ def recall_at_k(got: Sequence[Sequence[str]], exact: Sequence[Sequence[str]], k:
     """Mean share of the exact top-k ids that the approximate search returned."""
     if not exact:
         return math.nan
-    return sum(len(set(g[:k]) & set(e[:k])) / max(1, len(e[:k])) for g, e in zip(got, exact)) / len(exact)
+    return sum(len(set(g[:k]) & set(e[:k])) / max(1, len(e[:k])) for g, e in zip(got, exact, strict=True)) / len(exact)
 
 
 def exact_top_k(queries, matrix, k: int = 10):

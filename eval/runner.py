@@ -7,6 +7,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from eval import sweep as sw
 from eval.gating import check_baseline, check_bounds, load_suite
@@ -188,7 +189,7 @@ def evaluate_all(opts: Options, config: Config, folder: Path, items: list[GoldIt
 
 def run_info(opts: Options, n: int, folder: Path, config: Config, sources: dict[str, str]) -> dict:
     """What was run, for the summary and the report."""
-    info = {"corpus": str(opts.corpus), "gold": str(opts.gold), "limit": opts.limit, "seed": opts.seed, "n": n,
+    info: dict[str, Any] = {"corpus": str(opts.corpus), "gold": str(opts.gold), "limit": opts.limit, "seed": opts.seed, "n": n,
             "store": str(folder), "refusal_threshold": config.refusal_threshold,
             "product": product_version(sources), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     changed = changed_during_run(sources)

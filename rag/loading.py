@@ -165,30 +165,30 @@ def _read_pdf(path: Path) -> str:
         raise LoadError(f"PDF exceeds a safety limit ({exc})") from exc
     except DependencyError as exc:  # e.g. AES encryption without the `cryptography` package
         raise LoadError(f"encrypted PDF ({exc})") from exc
-    except Exception as exc:  # noqa: BLE001 - a hostile PDF can break the parser in any way
+    except Exception as exc:  # a hostile PDF can break the parser in any way
         raise LoadError(f"unreadable PDF ({type(exc).__name__})") from exc
 
 
 class _TextExtractor(HTMLParser):
-    SKIP = {"script", "style", "noscript", "template", "svg"}
-    BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "title"}
+    SKIP = frozenset({"script", "style", "noscript", "template", "svg"})
+    BLOCK = frozenset({"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "title"})
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.skipping = 0
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.skipping += tag in self.SKIP
         if tag in self.BLOCK:
             self.parts.append("\n")
 
-    def handle_endtag(self, tag):
+    def handle_endtag(self, tag: str) -> None:
         self.skipping -= tag in self.SKIP and self.skipping > 0
         if tag in self.BLOCK:
             self.parts.append("\n")
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         if not self.skipping:
             self.parts.append(data)
 

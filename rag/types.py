@@ -6,6 +6,7 @@ is the one JSON shape they all share.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Answer:
     retrieved: tuple[ScoredChunk, ...] = ()
     confidence: float = 0.0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The public JSON form: exactly text, answerable, citations, timings_ms."""
         return {
             "text": self.text,

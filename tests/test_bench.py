@@ -8,10 +8,19 @@ import random
 import numpy as np
 import pytest
 
-from bench.corpus import (copy_subset, edit_documents, gold_articles, recombine, sentences_by_article,
-                              write_recombined)
-from bench.report import (Target, evaluate_targets, exact_top_k, fmt, percentile, percentiles, recall_at_k,
-                              render_markdown, stage_percentiles, table)
+from bench.corpus import copy_subset, edit_documents, gold_articles, recombine, sentences_by_article, write_recombined
+from bench.report import (
+    Target,
+    evaluate_targets,
+    exact_top_k,
+    fmt,
+    percentile,
+    percentiles,
+    recall_at_k,
+    render_markdown,
+    stage_percentiles,
+    table,
+)
 from rag.chunking import word_count
 
 PARAGRAPHS = {
@@ -65,7 +74,7 @@ def test_exact_top_k_is_brute_force_order():
     matrix = rng.normal(size=(50, 8)).astype(np.float32)
     queries = rng.normal(size=(3, 8)).astype(np.float32)
     top = exact_top_k(queries, matrix, 5)
-    for q, row in zip(queries, top):
+    for q, row in zip(queries, top, strict=True):
         assert list(row) == list(np.argsort(-(matrix @ q))[:5])
     assert exact_top_k(queries, matrix[:3], 10).shape == (3, 3)
 
