@@ -9,7 +9,7 @@ QUESTION ?= How much has Alibaba committed to AI and cloud infrastructure over t
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,eval]"
 	touch $@
 
 setup: .venv/.installed
