@@ -20,6 +20,8 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
+from eval.metrics import percentile
+
 WINDOW_S = 10.0
 SAMPLE_EVERY_S = 0.5
 
@@ -134,11 +136,8 @@ async def drive(base: str, clients: int, seconds: float, questions: list[str], p
     return results, samples, time.monotonic() - t0
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} ms"
 
 
 def report(results, samples, elapsed: float, clients: int, seconds: float) -> str:
@@ -151,8 +150,7 @@ def report(results, samples, elapsed: float, clients: int, seconds: float) -> st
     rows = [
         ("clients", str(clients)), ("duration", f"{elapsed:.1f} s"), ("requests", str(len(results))),
         ("requests/s (all)", f"{len(results) / elapsed:.1f}"), ("requests/s (200)", f"{len(ok) / elapsed:.1f}"),
-        ("p50 latency (200)", f"{percentile(ok, 50):.0f} ms"), ("p95 latency (200)", f"{percentile(ok, 95):.0f} ms"),
-        ("p99 latency (200)", f"{percentile(ok, 99):.0f} ms"),
+        *((f"p{q} latency (200)", _ms(percentile(ok, q))) for q in (50, 95, 99)),
         *((f"status {k}", str(v)) for k, v in sorted(counts.items())),
         ("server RSS, first 10 s (max)", mb(first)), ("server RSS, last 10 s (max)", mb(last)),
     ]
