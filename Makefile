@@ -3,13 +3,13 @@
 PY := .venv/bin/python
 QUESTION ?= How much has Alibaba committed to AI and cloud infrastructure over three years?
 
-.PHONY: setup run test ui serve bench clean
+.PHONY: setup run test lint ui serve bench clean
 
 .venv/.installed: pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,eval]"
 	touch $@
 
 setup: .venv/.installed
@@ -29,6 +29,12 @@ bench: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# ruff, the import-linter layer contracts and mypy (config in pyproject.toml); any finding fails
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/lint-imports
+	.venv/bin/mypy
 
 clean:
 	rm -rf .rag out

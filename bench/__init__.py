@@ -1,1 +1,2 @@
-"""Benchmark tooling: the performance benchmark (`rag bench`), its worker, corpus and report, and the load test (`rag loadtest`)."""
+"""Benchmark tooling: the performance benchmark (`rag bench`), its worker, corpus and report,
+and the load test (`rag loadtest`)."""

@@ -14,7 +14,7 @@ import json
 import random
 import shutil
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -43,7 +43,7 @@ def gold_articles(gold: Path) -> list[str]:
     return list(seen)
 
 
-def copy_subset(src: Path, dest: Path, n: int | None, prefer: list[str] = ()) -> list[str]:
+def copy_subset(src: Path, dest: Path, n: int | None, prefer: Sequence[str] = ()) -> list[str]:
     """Copy `n` paragraphs (all when None) to `dest`, whole articles of `prefer` first so
     gold questions have their sources; returns the copied file names."""
     names = sorted(p.name for p in src.glob("*.txt"))

@@ -20,6 +20,8 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
+from eval.metrics import percentile
+
 WINDOW_S = 10.0
 SAMPLE_EVERY_S = 0.5
 
@@ -75,8 +77,9 @@ def _wait_healthy(base: str, proc, timeout_s: float = 300) -> None:
 
 def _pid_listening_on(url: str) -> int | None:
     """The local process serving `url`, when it runs on this machine (for its RSS)."""
-    import psutil
     from urllib.parse import urlparse
+
+    import psutil
 
     port = urlparse(url).port or 80
     try:
@@ -97,7 +100,7 @@ async def _client(http, base: str, questions: list[str], offset: int, stop_at: f
             status = r.status_code
             if status == 503:
                 status = f"503 {r.json().get('error', {}).get('type', '')}".strip()
-        except Exception as exc:  # counted, never fatal to the run
+        except Exception as exc:  # noqa: BLE001 - counted, never fatal to the run
             status = f"error {type(exc).__name__}"
         results.append((t0, time.monotonic() - t0, status))
 
@@ -133,11 +136,8 @@ async def drive(base: str, clients: int, seconds: float, questions: list[str], p
     return results, samples, time.monotonic() - t0
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} ms"
 
 
 def report(results, samples, elapsed: float, clients: int, seconds: float) -> str:
@@ -150,8 +150,7 @@ def report(results, samples, elapsed: float, clients: int, seconds: float) -> st
     rows = [
         ("clients", str(clients)), ("duration", f"{elapsed:.1f} s"), ("requests", str(len(results))),
         ("requests/s (all)", f"{len(results) / elapsed:.1f}"), ("requests/s (200)", f"{len(ok) / elapsed:.1f}"),
-        ("p50 latency (200)", f"{percentile(ok, 50):.0f} ms"), ("p95 latency (200)", f"{percentile(ok, 95):.0f} ms"),
-        ("p99 latency (200)", f"{percentile(ok, 99):.0f} ms"),
+        *((f"p{q} latency (200)", _ms(percentile(ok, q))) for q in (50, 95, 99)),
         *((f"status {k}", str(v)) for k, v in sorted(counts.items())),
         ("server RSS, first 10 s (max)", mb(first)), ("server RSS, last 10 s (max)", mb(last)),
     ]

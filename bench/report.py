@@ -7,20 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.markdown import fmt, table
+from eval.metrics import percentile
+
 STAGES = ("embed", "dense", "bm25", "fuse", "fetch", "answer", "total")
 
 
-def percentile(values: Sequence[float], p: float) -> float:
-    """The p-th percentile with linear interpolation (numpy's default method)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * p / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def median(values: Sequence[float]) -> float:
+def median(values: Sequence[float]) -> float | None:
     return percentile(values, 50)
 
 
@@ -38,7 +31,7 @@ def recall_at_k(got: Sequence[Sequence[str]], exact: Sequence[Sequence[str]], k:
     """Mean share of the exact top-k ids that the approximate search returned."""
     if not exact:
         return math.nan
-    return sum(len(set(g[:k]) & set(e[:k])) / max(1, len(e[:k])) for g, e in zip(got, exact)) / len(exact)
+    return sum(len(set(g[:k]) & set(e[:k])) / max(1, len(e[:k])) for g, e in zip(got, exact, strict=True)) / len(exact)
 
 
 def exact_top_k(queries, matrix, k: int = 10):
@@ -101,25 +94,6 @@ def evaluate_targets(r: dict) -> list[Target]:
         _lt(mem.get("query_growth_fraction"), 0.05, None,
             f"RSS growth over {mem.get('growth_queries', '?')} queries", "<= 5%"),
     ]
-
-
-def fmt(value, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:,.{digits}g}" if abs(value) < 1000 else f"{value:,.0f}"
-    return str(value)
-
-
-def table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
-    """A GitHub Markdown table; cells go through `fmt`."""
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(fmt(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def render_markdown(r: dict, targets: list[Target]) -> str:

@@ -19,13 +19,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.corpus import copy_subset, edit_documents, gold_articles, squad_root, token_counter, write_recombined
 from bench.report import evaluate_targets, median, plot_latency, render_markdown, stage_percentiles
 
-QUICK = {"docs": 150, "rounds": 3, "quality_n": 150, "sizes": [1000], "serve_n": 300, "growth_n": 500,
+QUICK: dict[str, Any] = {"docs": 150, "rounds": 3, "quality_n": 150, "sizes": [1000], "serve_n": 300, "growth_n": 500,
          "recall_q": 200, "efs": [16, 64, 128, 512], "cold_runs": 3}
-FULL = {"docs": None, "rounds": 3, "quality_n": 500, "sizes": [1000, 10_000, 100_000], "serve_n": 300,
+FULL: dict[str, Any] = {"docs": None, "rounds": 3, "quality_n": 500, "sizes": [1000, 10_000, 100_000], "serve_n": 300,
         "growth_n": 1000, "recall_q": 300, "efs": [16, 64, 128, 256, 512], "cold_runs": 5}
 SAMPLE_QUESTION = "When did the 1973 oil crisis begin?"
 BUILD_VERSION = 2  # bump when ingestion changes in a way that the stored build measurements no longer reflect
@@ -80,7 +81,7 @@ def _side_summary(runs: list[dict]) -> dict:
 def bench_ingest(p: dict, work: Path, docs: Path, gold: Path) -> tuple[dict, Path]:
     """Alternating rounds of ours and naive, an fp32 build, and hit@5 of both precisions."""
     runs: dict[str, list[dict]] = {"ours": [], "naive": []}
-    keep = None
+    keep: Path | None = None
     for rnd in range(p["rounds"]):
         for side in (("ours", "naive") if rnd % 2 == 0 else ("naive", "ours")):
             store = work / "ingest" / f"{side}-{rnd}"
@@ -119,6 +120,7 @@ def bench_ingest(p: dict, work: Path, docs: Path, gold: Path) -> tuple[dict, Pat
         "dense_hit_at_5_gap": quality["bf16"]["dense_hit_at_5"] - quality["fp32"]["dense_hit_at_5"],
         "quality_questions": quality["bf16"]["questions"], "query_min_cosine": quality["query_min_cosine"],
     }
+    assert keep is not None  # rounds >= 1 ran ours at least once
     return out, keep
 
 
@@ -238,7 +240,7 @@ def run_bench(out: Path, quick: bool = False, work: Path | None = None, fresh: b
     if not (root / "docs").is_dir():
         raise BenchError(f"squad2-open not found at {root} (set RAG_BENCH_SQUAD)")
     gold = root / "gold.jsonl"
-    results = {"quick": quick, "params": p, "load_start": os.getloadavg()[0],
+    results: dict[str, Any] = {"quick": quick, "params": p, "load_start": os.getloadavg()[0],
                "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"}
     docs = work / "squad-docs"
     copy_subset(root / "docs", docs, p["docs"], prefer=gold_articles(gold))

@@ -11,6 +11,7 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -45,12 +46,12 @@ def _timed_embedder(precision: str = "auto", batch_size: int | None = None):
     return TimedEmbedder(config.embed_model, precision, batch_size or config.embed_batch_size)
 
 
-def _model_tokens(texts, tokenizer, max_len: int) -> int:
+def _model_tokens(texts, tokenizer, max_len: int | None) -> int:
     """Tokens the model sees for `texts` (special tokens included, truncated like the model)."""
     total = 0
     for at in range(0, len(texts), 256):
         ids = tokenizer(list(texts[at : at + 256]), add_special_tokens=True)["input_ids"]
-        total += sum(min(len(i), max_len) for i in ids)
+        total += sum(min(len(i), max_len or len(i)) for i in ids)
     return total
 
 
@@ -140,7 +141,7 @@ def task_quality(stores: dict, gold: str, n: int, seed: int = 7, build_fp32: dic
     from rag.config import Config
     from rag.pipeline import RAG
 
-    out = {}
+    out: dict[str, Any] = {}
     if build_fp32:
         out["fp32_build"] = task_ours(build_fp32["docs"], build_fp32["store"], precision="fp32")
         stores = {**stores, "fp32": build_fp32["store"]}

@@ -58,7 +58,7 @@ def system_summaries(summary: dict) -> dict[str, dict]:
     return summary.get("systems") or {summary.get("system", "ours"): summary}
 
 
-def load_suite(path: Path, suite: str) -> tuple[list[Bound], float]:
+def load_suite(path: Path, suite: str | None) -> tuple[list[Bound], float]:
     """The bounds and baseline tolerance of one suite of a thresholds file."""
     try:
         table = tomllib.loads(Path(path).read_text(encoding="utf-8"))

@@ -38,7 +38,7 @@ def make_judge(config: Config) -> Judge | None:
     def judge(question: str, answer: str, answers: Sequence[str]) -> float | None:
         try:
             reply = llm.complete(PROMPT.format(question=question, answers=" | ".join(answers), answer=answer)).text
-        except Exception as exc:  # any client or server failure: no verdict, never a crash
+        except Exception as exc:  # noqa: BLE001 - any client or server failure: no verdict, never a crash
             log.warning("judge call failed: %s", exc)
             return None
         found = re.search(r"[01]", reply)

@@ -92,7 +92,7 @@ def ratio(numerator: float, denominator: float) -> float | None:
 
 def refusal_scores(unanswerable: Sequence[bool], refused: Sequence[bool]) -> dict[str, float | None]:
     """Refusal as a classifier with 'unanswerable' as the positive class."""
-    pairs = list(zip(unanswerable, refused))
+    pairs = list(zip(unanswerable, refused, strict=True))
     tp = sum(u and r for u, r in pairs)
     n_refused = sum(r for _, r in pairs)
     n_unanswerable = sum(u for u, _ in pairs)
@@ -105,7 +105,7 @@ def refusal_scores(unanswerable: Sequence[bool], refused: Sequence[bool]) -> dic
             "false_refusal_rate": ratio(false_refusals, n_answerable)}
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
+def percentile(values: Sequence[float | None], q: float) -> float | None:
     """The q-th percentile (0-100) by linear interpolation, None for no values."""
     data = sorted(v for v in values if v is not None and not math.isnan(v))
     if not data:

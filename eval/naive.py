@@ -68,7 +68,7 @@ class NaiveSystem:
         self.retriever = index.as_retriever(similarity_top_k=k)
 
     def predict(self, question: str) -> Prediction:
-        t0, timings = time.perf_counter(), {}
+        t0, timings = time.perf_counter(), dict[str, float]()
         with stage(timings, "retrieve"):
             nodes = self.retriever.retrieve(question)
         retrieved = tuple(Passage(node_doc_id(n.node.metadata), n.node.get_content()) for n in nodes)

@@ -7,6 +7,7 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from eval import sweep as sw
 from eval.gating import check_baseline, check_bounds, load_suite
@@ -200,10 +201,11 @@ def evaluate_all(opts: Options, config: Config, folder: Path, items: list[GoldIt
 
 def run_info(opts: Options, n: int, folder: Path, config: Config, sources: dict[str, str]) -> dict:
     """What was run, for the summary and the report."""
-    info = {"corpus": str(opts.corpus), "gold": str(opts.gold), "limit": opts.limit, "seed": opts.seed, "n": n,
-            "store": str(folder), "refusal_threshold": _threshold(config, config.generator),
-            "generator": config.generator, "reader_model": config.reader_model or "shipped",
-            "product": product_version(sources), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    info: dict[str, Any] = {
+        "corpus": str(opts.corpus), "gold": str(opts.gold), "limit": opts.limit, "seed": opts.seed, "n": n,
+        "store": str(folder), "refusal_threshold": _threshold(config, config.generator),
+        "generator": config.generator, "reader_model": config.reader_model or "shipped",
+        "product": product_version(sources), "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
     changed = changed_during_run(sources)
     if changed:  # someone edited the product mid-run: the numbers may mix two versions
         info["product_changed_during_run"] = changed

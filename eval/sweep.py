@@ -44,7 +44,7 @@ class SweepPoint:
 def point(records: Sequence[ConfidenceRecord], threshold: float) -> SweepPoint:
     """Apply one threshold to every record."""
     refused = [r.confidence < threshold for r in records]
-    answered = [r for r, ref in zip(records, refused) if not ref]
+    answered = [r for r, ref in zip(records, refused, strict=True) if not ref]
     scores = m.refusal_scores([not r.answerable for r in records], refused)
     return SweepPoint(
         threshold=threshold, n=len(records), answered=len(answered),

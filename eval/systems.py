@@ -104,7 +104,7 @@ class Bm25System:
         self.rag, self.k = rag, k
 
     def predict(self, question: str) -> Prediction:
-        t0, timings = time.perf_counter(), {}
+        t0, timings = time.perf_counter(), dict[str, float]()
         with stage(timings, "bm25"):
             hits = self.rag.keywords.search(question, self.k)
         with stage(timings, "fetch"):

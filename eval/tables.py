@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from eval.gating import lookup
+from eval.markdown import fmt, table
 from eval.scoring import FAILURES
 from eval.sweep import SweepPoint
 
@@ -26,24 +27,12 @@ class Table:
     rows: tuple[tuple[str, ...], ...]
 
     def markdown(self) -> str:
-        lines = [f"### {self.title}", "", "| " + " | ".join(self.headers) + " |",
-                 "|" + "|".join("---" for _ in self.headers) + "|"]
-        lines += ["| " + " | ".join(r) + " |" for r in self.rows]
-        return "\n".join(lines) + "\n"
+        return f"### {self.title}\n\n{table(self.headers, self.rows)}\n"
 
     def html(self) -> str:
         head = "".join(f"<th>{html.escape(h)}</th>" for h in self.headers)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in self.rows)
         return f"<h3>{html.escape(self.title)}</h3><table><tr>{head}</tr>{body}</table>"
-
-
-def fmt(value) -> str:
-    """A metric for a table: 3 decimals for rates, 1 for milliseconds, '–' for undefined."""
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3f}"
-    return str(value)
 
 
 def metrics_table(systems: dict[str, dict]) -> Table:

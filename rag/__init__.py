@@ -3,10 +3,10 @@ from rag.config import Config
 from rag.errors import RagError
 from rag.types import Answer, Citation, Filters
 
-__all__ = ["RAG", "Config", "Answer", "Citation", "Filters", "RagError"]
+__all__ = ["RAG", "Answer", "Citation", "Config", "Filters", "RagError"]
 
 
-def __getattr__(name):  # the pipeline imports heavy libraries: load it on first use
+def __getattr__(name: str) -> type:  # the pipeline imports heavy libraries: load it on first use
     if name == "RAG":
         from rag.pipeline import RAG
 

@@ -15,8 +15,12 @@ import os
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from rag.types import Chunk, Document, Span
+
+if TYPE_CHECKING:
+    from nltk.tokenize.punkt import PunktTokenizer
 
 TokenCounter = Callable[[str], int]
 # Scraped text often loses the space between sentences ("returns.Alibaba's"); Punkt
@@ -30,7 +34,7 @@ def word_count(text: str) -> int:
 
 
 @lru_cache(maxsize=1)
-def _punkt():
+def _punkt() -> PunktTokenizer:
     import nltk
     from nltk.tokenize.punkt import PunktTokenizer
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 
 from rag.dates import find_published
 from rag.types import Span
@@ -66,7 +66,8 @@ def _template_sized(line: str) -> bool:
 
 def repeated_templates(texts: Iterable[str]) -> set[str]:
     """Templates seen in two or more documents, or twice in one."""
-    across, within = Counter(), set()
+    across: Counter[str] = Counter()
+    within: set[str] = set()
     for text in texts:
         keys = [template_key(line) for s in line_spans(text) if _template_sized(line := text[s.start : s.end])]
         keys = [k for k in keys if k]
@@ -76,7 +77,7 @@ def repeated_templates(texts: Iterable[str]) -> set[str]:
     return within | {k for k, c in across.items() if c > 1}
 
 
-def is_boilerplate(line: str, repeated: set[str] = frozenset()) -> bool:
+def is_boilerplate(line: str, repeated: Set[str] = frozenset()) -> bool:
     """True when a single line, judged on its own, is boilerplate (rules 1-3)."""
     stripped = line.strip()
     if not stripped:
@@ -92,7 +93,7 @@ def is_boilerplate(line: str, repeated: set[str] = frozenset()) -> bool:
     return wordlike < len(tokens) / 2
 
 
-def kept_sections(text: str, repeated: set[str] = frozenset()) -> tuple[Span, ...]:
+def kept_sections(text: str, repeated: Set[str] = frozenset()) -> tuple[Span, ...]:
     """The maximal runs of kept lines, trimmed of surrounding whitespace."""
     lines = [s for s in line_spans(text) if text[s.start : s.end].strip()]
     sections: list[Span] = []

@@ -226,7 +226,7 @@ def bench(
         code = run_bench(out, quick=quick, work=work, fresh=fresh)
     except BenchError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     raise typer.Exit(code)
 
 

@@ -3,6 +3,7 @@ passed explicitly to every stage. Nothing here touches llama-index's global Sett
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
@@ -77,7 +78,7 @@ class Config:
     chroma_port: int = 8000
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Config":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Config":
         """Defaults, then RAG_* environment variables, then non-None keyword overrides."""
         env = os.environ if env is None else env
         values = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 MAX_DATELINE_CHARS = 80
 _MONTH_NAMES = {
@@ -60,7 +61,7 @@ def find_published(text: str) -> str | None:
     return None
 
 
-def _to_date(g: dict) -> dt.date | None:
+def _to_date(g: dict[str, Any]) -> dt.date | None:
     year = int(g["y"])
     if "mon" in g:
         month = MONTHS.get(g["mon"].lower())

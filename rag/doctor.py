@@ -44,7 +44,8 @@ def check_store(store: ChunkStore, keywords: KeywordIndex, repair: bool) -> list
     return messages
 
 
-def _repair(store, keywords, orphans, incomplete, members, rows) -> None:
+def _repair(store: ChunkStore, keywords: KeywordIndex, orphans: list[str], incomplete: list[str],
+            members: dict[str, list[str]], rows: list[KeywordRow] | None) -> None:
     store.delete_chunks(orphans)
     for doc_id in incomplete:
         store.forget_document(doc_id)

@@ -240,7 +240,7 @@ class NumpyBert:
             p = f"encoder.layer.{i}."
 
             def dense(name, y):
-                return y @ w[p + name + ".weight"] + w[p + name + ".bias"]
+                return y @ w[p + name + ".weight"] + w[p + name + ".bias"]  # noqa: B023 - called within this iteration only
 
             q, k, v = (dense(f"attention.self.{s}", x).reshape(n, self.heads, d).transpose(1, 0, 2)
                        for s in ("query", "key", "value"))

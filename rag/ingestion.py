@@ -156,7 +156,7 @@ def _embed_and_store(docs: list[Document], chunks: dict[str, list[Chunk]], store
                     if remaining[doc_id] == 0:
                         store.record_document(_info(by_id[doc_id], len(chunks[doc_id]), root))
                         bar.update(1)
-            except BaseException as exc:  # handed to the main thread below
+            except BaseException as exc:  # noqa: BLE001 - handed to the main thread below
                 failure.append(exc)
 
     thread = threading.Thread(target=writer, name="rag-store-writer", daemon=True)

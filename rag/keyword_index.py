@@ -20,11 +20,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from rag.types import Filters
 from rag.store import date_ordinal
+from rag.types import Filters
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class KeywordIndex:
         self.fingerprint = ""
         self._rows: list[KeywordRow] | None = []
         self._version: Path | None = None
-        self._bm25 = None
+        self._bm25: Any = None  # a bm25s.BM25 once built or loaded
         self._doc_freq: dict[str, int] = {}
         self._loaded_pointer: float | None = None
         self._set_keys([], [], [])
@@ -127,6 +128,7 @@ class KeywordIndex:
     def rows(self) -> list[KeywordRow]:
         """Every indexed chunk, with its text (read from disk on first use)."""
         if self._rows is None:
+            assert self._version is not None  # rows are dropped only by load(), which sets it
             with open(self._version / "rows.jsonl", encoding="utf-8") as f:
                 self._rows = [KeywordRow(*json.loads(line)) for line in f]
         return self._rows
@@ -183,7 +185,7 @@ class KeywordIndex:
         mask = self._mask(filters)
         k = min(n, len(self._chunk_ids))
         docs, scores = self._bm25.retrieve([query_terms], k=k, weight_mask=mask, show_progress=False, n_threads=1)
-        return [(self._chunk_ids[d], float(s)) for d, s in zip(docs[0], scores[0]) if s > 0]
+        return [(self._chunk_ids[d], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
     def _mask(self, filters: Filters | None) -> np.ndarray | None:
         if filters is None or filters.empty:

@@ -1,10 +1,11 @@
 """Finding and reading source files into `Document`s.
 
 Supported: .txt, .md (read as they are), .html/.htm (visible text; scripts and styles
-dropped) and .pdf (pypdf text extraction). Offsets in citations point into the text
-this module returns: for .txt and .md that is the file itself. Every file that cannot
+dropped), .pdf (pypdf text extraction) and .docx (llama-index's DocxReader). Offsets in
+citations point into the text this module returns (a `Document`'s `text`): for .txt and
+.md that is the file itself, for the others the extracted text. Every file that cannot
 be used is reported as `Skipped` with its reason, and the rest goes on.
-Left out: OCR of scanned PDFs, .docx, and encodings other than UTF-8/UTF-16.
+Left out: OCR of scanned PDFs, and encodings other than UTF-8/UTF-16.
 """
 from __future__ import annotations
 
@@ -20,8 +21,11 @@ from rag.cleaning import kept_sections, metadata, repeated_templates
 from rag.errors import LoadError
 from rag.types import Document
 
-SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf"}
+# Formats read by a reader of llama-index-readers-file, by its class name.
+LLAMA_INDEX_READERS = {".docx": "DocxReader"}
+SUPPORTED = {".txt", ".md", ".markdown", ".html", ".htm", ".pdf", *LLAMA_INDEX_READERS}
 MAX_FILE_BYTES = 20 * 1024 * 1024
+MAX_UNZIPPED_BYTES = 200 * 1024 * 1024  # a .docx is a zip: refuse bombs before a reader inflates them
 MAX_PDF_PAGES = 2000
 MAX_TEXT_CHARS = 5_000_000  # what a decompression bomb could otherwise expand to
 # Cleaning costs ~10 us and a few hundred bytes per line: 20 MB of one-letter lines
@@ -84,7 +88,10 @@ def read_text(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
         if size > max_bytes:
             raise LoadError(f"larger than {max_bytes // (1024 * 1024)} MB ({size} bytes)")
         suffix = path.suffix.lower()
-        text = _read_pdf(path) if suffix == ".pdf" else _decode(path.read_bytes())
+        if suffix in LLAMA_INDEX_READERS:
+            text = _read_with_llama_index(path, LLAMA_INDEX_READERS[suffix])
+        else:
+            text = _read_pdf(path) if suffix == ".pdf" else _decode(path.read_bytes())
         if suffix in {".html", ".htm"}:
             text = html_to_text(text)
     except OSError as exc:
@@ -144,6 +151,35 @@ def _reject_binary(text: str) -> str:
     return text
 
 
+def _read_with_llama_index(path: Path, reader_name: str) -> str:
+    """The text a llama-index file reader extracts (its parts joined by blank lines)."""
+    _check_unzipped_size(path)
+    try:
+        import llama_index.readers.file as readers
+
+        parts = getattr(readers, reader_name)().load_data(path)
+    except ImportError as exc:
+        raise LoadError(f"reading {path.suffix} files needs the missing package {exc.name}") from exc
+    except Exception as exc:  # a damaged file can break a reader in any way
+        raise LoadError(f"unreadable {path.suffix} file ({type(exc).__name__})") from exc
+    text = "\n\n".join(part.text for part in parts)
+    if len(text) > MAX_TEXT_CHARS:
+        raise LoadError(f"expands to more than {MAX_TEXT_CHARS} characters")
+    return _reject_binary(text)
+
+
+def _check_unzipped_size(path: Path) -> None:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise LoadError(f"not a valid {path.suffix} file (damaged or not a zip archive)") from exc
+    if size > MAX_UNZIPPED_BYTES:
+        raise LoadError(f"unzips to more than {MAX_UNZIPPED_BYTES // (1024 * 1024)} MB: refused")
+
+
 def _read_pdf(path: Path) -> str:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, LimitReachedError
@@ -165,30 +201,30 @@ def _read_pdf(path: Path) -> str:
         raise LoadError(f"PDF exceeds a safety limit ({exc})") from exc
     except DependencyError as exc:  # e.g. AES encryption without the `cryptography` package
         raise LoadError(f"encrypted PDF ({exc})") from exc
-    except Exception as exc:  # noqa: BLE001 - a hostile PDF can break the parser in any way
+    except Exception as exc:  # a hostile PDF can break the parser in any way
         raise LoadError(f"unreadable PDF ({type(exc).__name__})") from exc
 
 
 class _TextExtractor(HTMLParser):
-    SKIP = {"script", "style", "noscript", "template", "svg"}
-    BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "title"}
+    SKIP = frozenset({"script", "style", "noscript", "template", "svg"})
+    BLOCK = frozenset({"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section", "article", "title"})
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
         self.skipping = 0
 
-    def handle_starttag(self, tag, attrs):
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.skipping += tag in self.SKIP
         if tag in self.BLOCK:
             self.parts.append("\n")
 
-    def handle_endtag(self, tag):
+    def handle_endtag(self, tag: str) -> None:
         self.skipping -= tag in self.SKIP and self.skipping > 0
         if tag in self.BLOCK:
             self.parts.append("\n")
 
-    def handle_data(self, data):
+    def handle_data(self, data: str) -> None:
         if not self.skipping:
             self.parts.append(data)
 

@@ -49,7 +49,7 @@ class WriteLock:
         depth[self._key] = 1
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         depth = _held.depth
         depth[self._key] -= 1
         if depth[self._key]:

@@ -8,6 +8,7 @@ Only glibc has `malloc_trim`; elsewhere (musl, macOS) this is a no-op.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 
 
@@ -19,7 +20,7 @@ def release_freed_memory() -> None:
 
 
 @lru_cache(maxsize=1)
-def _malloc_trim():
+def _malloc_trim() -> Callable[[int], int] | None:
     try:
         import ctypes
 

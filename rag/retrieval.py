@@ -57,14 +57,15 @@ class HybridRetriever:
             evidence = self._materialise(fused, dense, keyword, top_k)
         return qvec, evidence
 
-    def _materialise(self, fused, dense, keyword, top_k) -> list[Evidence]:
+    def _materialise(self, fused: list[tuple[str, float]], dense: list[tuple[str, float]],
+                     keyword: list[tuple[str, float]], top_k: int) -> list[Evidence]:
         # Fetch a few spares: chunks of a document version being replaced are dropped.
         wanted = [i for i, _ in fused[: top_k + 5]]
         rows = self.store.fetch(wanted)
         d_rank = {i: r for r, (i, _) in enumerate(dense)}
         d_score = dict(dense)
         k_rank = {i: r for r, (i, _) in enumerate(keyword)}
-        out = []
+        out: list[Evidence] = []
         for chunk_id, score in fused[: top_k + 5]:
             if chunk_id in rows and len(out) < top_k:
                 chunk, vectors = rows[chunk_id]

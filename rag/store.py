@@ -15,6 +15,7 @@ import base64
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -100,12 +101,12 @@ class ChunkStore:
         """Every finished document, by id."""
         out = {}
         for got in pages(self.docs, ["metadatas"]):
-            out.update({i: _info(i, m) for i, m in zip(got["ids"], got["metadatas"])})
+            out.update({i: _info(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)})
         return out
 
     def catalog_entries(self, doc_ids: Sequence[str]) -> dict[str, DocumentInfo]:
         got = self.docs.get(ids=list(dict.fromkeys(doc_ids)), include=["metadatas"])
-        return {i: _info(i, m) for i, m in zip(got["ids"], got["metadatas"])}
+        return {i: _info(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
 
     def record_document(self, info: DocumentInfo) -> None:
         """Mark a document version done: call only after all its chunks are stored."""
@@ -131,7 +132,7 @@ class ChunkStore:
         self.chunks.upsert(
             ids=[c.chunk_id for c in chunks], embeddings=vectors.astype(np.float32),
             documents=[c.text for c in chunks],
-            metadatas=[_chunk_meta(c, s) for c, s in zip(chunks, sentence_vectors)],
+            metadatas=[_chunk_meta(c, s) for c, s in zip(chunks, sentence_vectors, strict=True)],
         )
 
     def delete_chunks(self, ids: Sequence[str]) -> None:
@@ -150,14 +151,14 @@ class ChunkStore:
             return []  # and Chroma returns fewer than n results when it holds fewer
         res = self.chunks.query(query_embeddings=[vector.astype(np.float32)], n_results=n,
                                 where=chroma_where(filters), include=["distances"])
-        return [(i, 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0])]
+        return [(i, 1.0 - d) for i, d in zip(res["ids"][0], res["distances"][0], strict=True)]
 
     def fetch(self, ids: Sequence[str]) -> dict[str, tuple[Chunk, np.ndarray]]:
         """Chunks and their sentence vectors, keeping only catalogued document versions."""
         if not ids:
             return {}
         got = self.chunks.get(ids=list(ids), include=["documents", "metadatas"])
-        rows = {i: _chunk_from(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])}
+        rows = {i: _chunk_from(i, t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"], strict=True)}
         current = self.catalog_entries([c.doc_id for c, _ in rows.values()])
         return {i: (chunk, vecs) for i, (chunk, vecs) in rows.items()
                 if chunk.doc_id in current and current[chunk.doc_id].content_hash == chunk.doc_hash}
@@ -167,7 +168,7 @@ class ChunkStore:
         include = ["metadatas", "documents"] if with_text else ["metadatas"]
         for got in pages(self.chunks, include):
             texts = got["documents"] if with_text else [None] * len(got["ids"])
-            for i, m, t in zip(got["ids"], got["metadatas"], texts):
+            for i, m, t in zip(got["ids"], got["metadatas"], texts, strict=True):
                 yield i, m["doc_id"], m["doc_hash"], m.get("published_ord", 0), t
 
 
@@ -190,7 +191,7 @@ def chroma_where(filters: Filters | None) -> dict | None:
     """The Chroma `where` clause for `filters`."""
     if filters is None or filters.empty:
         return None
-    parts = []
+    parts: list[dict[str, Any]] = []
     if filters.doc_ids:
         parts.append({"doc_id": {"$in": list(filters.doc_ids)}})
     if filters.published_from:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 
 @contextmanager
-def stage(timings: dict[str, float], name: str):
+def stage(timings: dict[str, float], name: str) -> Iterator[None]:
     """Add the time spent in the block to `timings[name]`, in milliseconds."""
     t0 = time.perf_counter()
     try:

@@ -6,6 +6,7 @@ is the one JSON shape they all share.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class Answer:
     answer_start: int = -1
     answer_end: int = -1
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The public JSON form, the same on every surface."""
         return {
             "text": self.text,

@@ -1,16 +1,46 @@
 """The citation contract every answer must keep, shared by the tests."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-_FOOTNOTE = re.compile(r"\[\d{1,3}\]")  # a source's own footnote markers ("goal[1].")
+
+def _skip_footnote_back(quote: str, end: int) -> int:
+    """Where a source's own footnote marker ("[12]") ending at `end` starts, else `end`."""
+    if end == 0 or quote[end - 1] != "]":
+        return end
+    start = end - 1
+    while start > 0 and quote[start - 1].isdigit():
+        start -= 1
+    return start - 1 if start > 0 and start < end - 1 and quote[start - 1] == "[" else end
 
 
-def shown(quote: str) -> str:
-    """A quote as the extractive answer text shows it: the source's footnote markers
-    dropped (they would read as our citation numbers), spaces collapsed."""
-    return " ".join(_FOOTNOTE.sub("", quote).split())
+def shown_start(text: str, end: int, quote: str) -> int | None:
+    """Where `quote` starts in `text` if `text[:end]` ends with it as an answer shows it
+    (word for word, whitespace runs collapsed, and only the source's own footnote markers
+    such as "goal[1]." left out: they would read as our citation numbers), else None.
+    Written apart from the answerer's regex, walking both strings backwards, so that a
+    drift between the two shows."""
+    i, j = end, len(quote.rstrip())
+    while j > 0:
+        skipped = _skip_footnote_back(quote, j)
+        if skipped != j:
+            j = skipped
+        elif quote[j - 1].isspace():
+            j -= 1
+            while i > 0 and text[i - 1] == " ":
+                i -= 1
+        elif i > 0 and text[i - 1] == quote[j - 1]:
+            i, j = i - 1, j - 1
+        else:
+            return None
+    return i
+
+
+def shown_end(answer_text: str, n: int) -> int:
+    """Where the sentence cited as [n] ends in the answer text (before " [n]")."""
+    at = answer_text.find(f" [{n}]")
+    assert at >= 0, (n, answer_text)
+    return at
 
 
 def assert_citations_exact(answer, texts: dict[str, str] | None = None) -> None:
@@ -21,4 +51,4 @@ def assert_citations_exact(answer, texts: dict[str, str] | None = None) -> None:
         if c.source not in texts:
             texts[c.source] = Path(c.source).read_text()
         assert texts[c.source][c.start : c.end] == c.quote, (c.source, c.start, c.end)
-        assert f"{shown(c.quote)} [{c.n}]" in answer.text, (c.quote, answer.text)
+        assert shown_start(answer.text, shown_end(answer.text, c.n), c.quote) is not None, (c.quote, answer.text)

@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,28 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+
+# Tests that load the real model (through these fixtures), run the `rag` program or the
+# eval harness end to end, or need a real Chroma server or browser: `-m "not integration"`
+# leaves the quick tier. Marked here, by what a test uses, so no test can forget it.
+REAL_FIXTURES = {"embedder"}  # built_rag, fresh_rag and the server fixtures build on it
+REAL_MARKERS = {"slow", "server", "browser"}
+REAL_PROGRAM = ("RAG_BIN", 'CliRunner().invoke(app, ["eval"')  # a module that runs them, whole
+
+
+@lru_cache
+def _runs_real_program(module_file: str) -> bool:
+    text = Path(module_file).read_text(encoding="utf-8")
+    return any(word in text for word in REAL_PROGRAM)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        markers = {m.name for m in item.iter_markers()}
+        if (REAL_FIXTURES & set(item.fixturenames) or REAL_MARKERS & markers
+                or _runs_real_program(str(item.path))):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

@@ -198,7 +198,7 @@ def make_hostile_folder(root: Path, outside: Path, big: bool = True) -> list[Hos
     # Left out without a word: hidden files and unsupported types.
     put(".hidden.txt", "Hidden file. " + PROSE, "ignore")
     put("program.exe", b"MZ" + bytes(100), "ignore")
-    put("document.docx", b"PK\x03\x04" + bytes(100), "ignore")
+    put("document.docx", b"PK\x03\x04" + bytes(100), "skip", "not a valid .docx")
     put("noext", PROSE, "ignore")
     (root / "folder.txt").mkdir()  # a directory with a supported suffix
     (root / "folder.txt" / "within.md").write_text("Inside a folder named like a file. " + PROSE)

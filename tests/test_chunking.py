@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ def test_overlap_shares_trailing_sentences():
     doc = doc_of(sentences(30))  # every sentence: 8 words
     chunks = chunk_document(doc, 40, 16)  # 5 sentences per chunk, 2 shared
     assert len(chunks) > 3
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in pairwise(chunks):
         shared = [s for s in b.sentences if s in a.sentences]
         assert shared == list(a.sentences[-2:]), "the next chunk starts with the last two sentences"
         assert b.start < a.end
@@ -72,7 +73,7 @@ def test_overlap_shares_trailing_sentences():
 def test_no_overlap_when_zero():
     doc = doc_of(sentences(30))
     chunks = chunk_document(doc, 40, 0)
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in pairwise(chunks):
         assert a.end <= b.start
     covered = "".join(doc.text[c.start : c.end] for c in chunks).replace(" ", "")
     assert covered == doc.text.replace(" ", "")
@@ -82,7 +83,7 @@ def test_overlap_never_stalls():
     """An overlap as large as a chunk must still make progress."""
     windows = pack([Span(i, i + 1) for i in range(10)], [5] * 10, 10, 100)
     assert windows[-1][1] == 10
-    assert all(b[0] > a[0] for a, b in zip(windows, windows[1:]))
+    assert all(b[0] > a[0] for a, b in pairwise(windows))
 
 
 def test_glued_sentences_are_split():

@@ -129,7 +129,7 @@ def test_hidden_and_unsupported_files_are_ignored_silently(tmp_path):
     write(tmp_path, ".hidden.txt", PROSE)
     write(tmp_path, ".git/config.txt", PROSE)
     write(tmp_path, "image.png", b"\x89PNG")
-    write(tmp_path, "notes.docx", b"PK")
+    write(tmp_path, "slides.pptx", b"PK")  # .docx is read since llama-index readers came in
     write(tmp_path, "kept.txt", PROSE)
     docs, skipped = load_documents(tmp_path)
     assert [d.doc_id for d in docs] == ["kept"] and skipped == []

@@ -101,7 +101,7 @@ def _source_text(citation: Citation, retrieved) -> tuple[str | None, int]:
         from rag.loading import read_text
 
         return read_text(Path(citation.source)), 0
-    except Exception:  # a moved or unreadable file: the quote alone still shows
+    except Exception:  # noqa: BLE001 - a moved or unreadable file: the quote alone still shows
         return None, 0
 
 

@@ -21,9 +21,12 @@ def test_only_real_server_errors_fail_the_run():
     assert loadtest.failed(ok + [(0.0, 0.1, "error ConnectError")])
 
 
-def test_percentiles():
-    values = list(range(1, 101))
-    assert loadtest.percentile(values, 50) in (50, 51) and loadtest.percentile(values, 99) >= 99
+def test_report_latencies_are_interpolated_percentiles_of_the_200s():
+    results = [(0.0, ms / 1000, 200) for ms in (10, 20, 30, 40)] + [(0.0, 9.0, "503 busy")]
+    lines = loadtest.report(results, [], elapsed=1.0, clients=1, seconds=1).splitlines()
+    latency = {line.split("  ")[0]: line.split()[-2] for line in lines if "latency" in line}
+    # numpy's linear interpolation: p50 25 (the nearest rank would say 30), p95 38.5, p99 39.7
+    assert latency == {"p50 latency (200)": "25", "p95 latency (200)": "38", "p99 latency (200)": "40"}
 
 
 def test_cli_lists_the_server_commands():

@@ -45,7 +45,7 @@ def all_chunks(store: ChunkStore) -> list[tuple[str, str, dict]]:
         got = store.chunks.get(include=["documents", "metadatas"], limit=1000, offset=offset)
         if not got["ids"]:
             return out
-        out += list(zip(got["ids"], got["documents"], got["metadatas"]))
+        out += list(zip(got["ids"], got["documents"], got["metadatas"], strict=True))
         offset += len(got["ids"])
 
 
@@ -139,14 +139,11 @@ def wait_for_fresh_journal(store_dir: Path, proc: subprocess.Popen, since: float
 def start_rag(args: list[str], log_dir: Path, name: str) -> subprocess.Popen:
     """`rag ARGS` as a real subprocess, output to files under log_dir."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    out = open(log_dir / f"{name}.out", "w")
-    err = open(log_dir / f"{name}.err", "w")
-    started_at = time.time()
-    proc = subprocess.Popen([RAG_BIN, *args], stdout=out, stderr=err, env=ENV, cwd=log_dir)
+    with open(log_dir / f"{name}.out", "w") as out, open(log_dir / f"{name}.err", "w") as err:
+        started_at = time.time()
+        proc = subprocess.Popen([RAG_BIN, *args], stdout=out, stderr=err, env=ENV, cwd=log_dir)
     proc.started_at = started_at
     proc.log_files = (log_dir / f"{name}.out", log_dir / f"{name}.err")
-    out.close()
-    err.close()
     return proc
 
 

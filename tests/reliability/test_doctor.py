@@ -60,12 +60,12 @@ def test_check_reports_and_repairs_each_kind(fresh_rag, corrupt):
 
     found = fresh_rag.check(repair=False)
     assert len(found) == len(expected), found
-    for message, what in zip(found, expected):
+    for message, what in zip(found, expected, strict=True):
         assert what in message and not message.endswith(("deleted", "rebuilt", "again"))
     assert fresh_rag.check(repair=False) == found  # looking changes nothing
 
     repaired = fresh_rag.check(repair=True)
-    assert len(repaired) == len(expected) and all(what in m for m, what in zip(repaired, expected))
+    assert len(repaired) == len(expected) and all(what in m for m, what in zip(repaired, expected, strict=True))
     assert fresh_rag.check(repair=False) == []
     assert check_store(fresh_rag.store, saved_index(fresh_rag), repair=False) == []
 
@@ -92,7 +92,7 @@ def test_rag_doctor_cli_reports_repairs_then_says_consistent(fresh_rag, tmp_path
 
     looked = doctor("--no-repair", code=1)  # problems found and left: a failing check
     assert looked[-1] == "3 problem(s) found; run `rag doctor` to repair them"
-    assert any("1 chunk(s) belong to no finished document" == line for line in looked)
+    assert any(line == "1 chunk(s) belong to no finished document" for line in looked)
     assert any(line.startswith("1 document(s) are incomplete") for line in looked)
     assert "the BM25 index does not match the store" in looked
 

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from citation_checks import assert_citations_exact, shown
+from citation_checks import assert_citations_exact, shown_end, shown_start
 
 from rag.config import Config
 from rag.pipeline import RAG
@@ -74,7 +74,10 @@ def own_words(answer) -> str:
     itself says (the multi-source preamble and source labels, else nothing)."""
     text = answer.text
     for c in answer.citations:
-        text = text.replace(f"{shown(c.quote)} [{c.n}]", "")
+        end = shown_end(text, c.n)
+        start = shown_start(text, end, c.quote)
+        assert start is not None, (c.quote, text)
+        text = text[:start] + text[end + len(f" [{c.n}]") :]
     return " ".join(text.split())
 
 

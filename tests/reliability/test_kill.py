@@ -153,7 +153,7 @@ def ingest_killed(store: Path, folder: Path, logs: Path, name: str, target: floa
     run.finish()
     killed = proc.returncode == -signal.SIGKILL
     if not killed:
-        out, err = output(proc)
+        _, err = output(proc)
         assert proc.returncode == 0 and "Traceback" not in err, err[-4000:]
         where = "missed"
     return {"killed": killed, "where": where, "target": round(target, 3)}

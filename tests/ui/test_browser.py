@@ -37,10 +37,11 @@ def test_ask_in_the_browser(page, ui_url, tmp_path):
     box = page.locator("#question textarea")
     box.fill(QUESTION)
     box.press("Enter")
-    answer = page.locator("#chat .message-row, #chat [data-testid='bot']").last
+    answer = page.locator("#chat [data-testid='bot']").last
     expect(page.locator("#chat a.cite").first).to_be_visible(timeout=60_000)
     expect(page.locator("#sources mark").first).to_be_visible(timeout=30_000)
-    assert "Alibaba" in answer.inner_text() or "Alibaba" in page.locator("#chat").inner_text()
+    # the answer bubble, not the question (which names Alibaba too): it states the figure
+    assert "billion" in answer.inner_text()
     assert page.locator("#sources .src-card").count() >= 1
     assert "Searched for" in page.locator("#searched").inner_text()
     page.locator("#sources .src-card").first.scroll_into_view_if_needed()
