@@ -45,7 +45,8 @@ def compose_answer(question: str, evidence: Sequence[Evidence], readings: Sequen
         return Answer(refusal_text(question, evidence), False, (), query=question, retrieved=retrieved,
                       confidence=best.probability)
     chosen = [best] + rivals(best, ranked[1:], evidence, rival_floor)
-    parts, citations = [], []
+    parts: list[tuple[str, Chunk, list[Citation], int]] = []
+    citations: list[Citation] = []
     for reading in chosen:
         chunk = evidence[reading.window].scored.chunk
         cites = [_cite(len(citations) + i + 1, chunk, s) for i, s in enumerate(supporting(question, chunk, reading))]

@@ -11,7 +11,7 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
@@ -221,7 +221,7 @@ class RAG:
                 raise
             raise error from exc
 
-    def _generate(self, question, qvec, evidence: list[Evidence], timings, generator: str) -> Iterator[str]:
+    def _generate(self, question, qvec, evidence: list[Evidence], timings, generator: str) -> Generator[str, None, Answer]:
         if generator == "reader":
             windows = evidence[: self.config.reader_windows]
             with stage(timings, "read"):

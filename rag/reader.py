@@ -56,7 +56,7 @@ def calibrated(calibration: dict, answer_logit, span_margin) -> np.ndarray:
     return sigmoid(w_answer * np.asarray(answer_logit) + w_margin * np.asarray(span_margin) + calibration["bias"])
 
 
-def load_tokenizer(model_dir: Path):
+def load_tokenizer(model_dir: Path | str):
     """The word-piece tokenizer of the model, set for question/window pairs."""
     from tokenizers import Tokenizer
 

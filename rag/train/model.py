@@ -24,7 +24,7 @@ class ReaderModel(nn.Module):
     def __init__(self, encoder: nn.Module):
         super().__init__()
         self.encoder = encoder
-        hidden = encoder.config.hidden_size
+        hidden = int(encoder.config.hidden_size)  # type: ignore[union-attr,arg-type]
         self.span = nn.Linear(hidden, 2)
         self.answerable = nn.Linear(2 * hidden, 1)
 
