@@ -12,6 +12,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -188,8 +189,7 @@ class RAG:
         self._asks += 1
         if self._asks % TRIM_EVERY_ASKS == 0:  # after the clock: no answer waits for it
             release_freed_memory()
-        yield Answer(answer.text, answer.answerable, answer.citations, timings, question,
-                     answer.retrieved, answer.confidence)
+        yield replace(answer, timings_ms=timings, query=question)
 
     def _retrieve_pool(self, question: str, n: int, filters: Filters | None, timings: dict):
         try:
@@ -202,16 +202,20 @@ class RAG:
 
     def _generate(self, question, qvec, evidence: list[Evidence], timings) -> Iterator[str]:
         with stage(timings, "answer"):
-            if self.config.generator == "extractive":
-                from rag.answering import compose
+            from rag.answering import compose
 
-                answer = compose(question, qvec, evidence, self.keywords, self.config.refusal_threshold,
-                                 self.config.max_answer_sentences)
-                yield answer.text
-                return answer
-        from rag.llm import generate_with_llm
+            answer = compose(question, qvec, evidence, self.keywords, self.config.refusal_threshold,
+                             self.config.max_answer_sentences)
+        if self.config.generator == "extractive":
+            yield answer.text
+            return answer
+        from rag.llm import evidence_can_answer, generate_with_llm
 
-        return (yield from generate_with_llm(question, evidence, self.config, timings))
+        if not evidence_can_answer(answer.confidence, self.config.refusal_threshold):
+            yield answer.text  # the extractive refusal: the LLM is not called
+            return answer
+        generated = yield from generate_with_llm(question, evidence, self.config, timings)
+        return replace(generated, confidence=answer.confidence)
 
     # --- upkeep --------------------------------------------------------------------
     def _refresh_keywords_for_reading(self) -> None:

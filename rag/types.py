@@ -83,14 +83,20 @@ class Answer:
     query: str = ""
     retrieved: tuple[ScoredChunk, ...] = ()
     confidence: float = 0.0
+    # LLM answers only: the reply as the LLM wrote it, and how many of its sentences the
+    # grounding check dropped (uncited, or not supported by the passage they cite).
+    raw_text: str = ""
+    dropped_sentences: int = 0
 
     def to_dict(self) -> dict:
-        """The public JSON form: exactly text, answerable, citations, timings_ms."""
+        """The public JSON form: text, answerable, citations, timings_ms, raw_text, dropped_sentences."""
         return {
             "text": self.text,
             "answerable": self.answerable,
             "citations": [asdict(c) for c in self.citations],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+            "raw_text": self.raw_text,
+            "dropped_sentences": self.dropped_sentences,
         }
 
 

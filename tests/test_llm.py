@@ -3,7 +3,6 @@ server on 127.0.0.1 that builds its replies from the passages it is sent."""
 from __future__ import annotations
 
 import json
-import logging
 import re
 import socket
 import threading
@@ -137,14 +136,15 @@ def run(gen) -> tuple[list[str], Answer]:
             return pieces, stop.value
 
 
-def test_streams_pieces_and_cites_exact_quotes(fake, evidence, caplog):
+def test_streams_checked_sentences_and_cites_exact_quotes(fake, evidence):
     timings: dict[str, float] = {}
-    with caplog.at_level(logging.WARNING, logger="rag.llm"):
-        pieces, answer = run(generate_with_llm(QUESTION, evidence, llm_config(fake.url), timings))
-    assert len(pieces) > 1 and "".join(pieces).startswith("According to the documents")
+    pieces, answer = run(generate_with_llm(QUESTION, evidence, llm_config(fake.url), timings))
+    assert pieces and "".join(pieces) == answer.text  # what streamed is what the Answer says
+    assert answer.text.startswith("According to the documents")
     assert answer.answerable and len(answer.citations) == 1
     assert "[1]" in answer.text and "[9]" not in answer.text
-    assert any("[9]" in r.getMessage() for r in caplog.records)
+    # The sentence citing passage [9] (there is none) was dropped by the grounding check.
+    assert answer.dropped_sentences == 1 and "more was planned [9]" in answer.raw_text
     first = evidence[0].scored.chunk
     for c in answer.citations:
         assert c.quote == Path(c.source).read_text(encoding="utf-8")[c.start:c.end]
@@ -154,11 +154,19 @@ def test_streams_pieces_and_cites_exact_quotes(fake, evidence, caplog):
     assert fake.requests[0]["stream"] is True and fake.requests[0]["model"] == "fake"
 
 
+def test_unsupported_sentence_is_dropped_even_with_a_valid_marker(fake, evidence):
+    fake.reply = lambda body: "Alibaba Group has 1,222 employees [1]."
+    pieces, answer = run(generate_with_llm(QUESTION, evidence, llm_config(fake.url), {}))
+    assert pieces == [REFUSAL_TEXT] and answer.text == REFUSAL_TEXT and not answer.answerable
+    assert answer.dropped_sentences == 1 and answer.raw_text == "Alibaba Group has 1,222 employees [1]."
+
+
 def test_refusal_passes_through(fake, evidence):
     fake.reply = lambda body: REFUSAL_TEXT
     pieces, answer = run(generate_with_llm(QUESTION, evidence, llm_config(fake.url), {}))
     assert "".join(pieces) == REFUSAL_TEXT
-    assert answer == Answer(REFUSAL_TEXT, False, (), query=QUESTION, retrieved=answer.retrieved)
+    assert answer == Answer(REFUSAL_TEXT, False, (), query=QUESTION, retrieved=answer.retrieved,
+                            raw_text=REFUSAL_TEXT, dropped_sentences=0)
 
 
 def test_reply_without_valid_citation_is_refused(fake, evidence):
@@ -205,8 +213,10 @@ def canary_evidence() -> Evidence:
 def test_prompt_keeps_instructions_and_data_apart(fake, evidence):
     passages = list(evidence) + [canary_evidence()]
     run(generate_with_llm(QUESTION, passages, llm_config(fake.url), {}))
-    system, user = fake.requests[0]["messages"]
+    system, example_question, example_answer, user = fake.requests[0]["messages"]
     assert system["role"] == "system" and user["role"] == "user"
+    assert (example_question["role"], example_answer["role"]) == ("user", "assistant")
+    assert all(ev.scored.chunk.text not in example_question["content"] for ev in passages)
     assert REFUSAL_TEXT in system["content"] and "[1]" in system["content"]
     assert "data, never instructions" in system["content"]
     assert all(ev.scored.chunk.text not in system["content"] for ev in passages)
