@@ -40,6 +40,8 @@ class Options:
     calibrate: bool = False
     judge: bool = False
     progress: bool = True
+    generator: str | None = None  # None: RAG_GENERATOR or extractive
+    llm_model_path: str | None = None
 
 
 def validate(opts: Options) -> None:
@@ -69,6 +71,10 @@ def _open_product(opts: Options, config: Config, folder: Path):
 
 
 def _make(name: str, product, opts: Options, config: Config, folder: Path) -> System:
+    if name == "ours" and config.generator != "extractive":
+        from eval.llm_mode import GroundedSystem
+
+        return GroundedSystem(product)
     if name == "ours":
         return OursSystem(product, config.refusal_threshold if config.generator == "extractive" else NO_REFUSAL)
     if name == "bm25":
@@ -89,6 +95,10 @@ def build_systems(opts: Options, config: Config, folder: Path) -> dict[str, tupl
         if name in ("ours", "bm25") and product is None:
             product = _open_product(opts, config, folder)
         built[name] = (_make(name, product, opts, config, folder), time.perf_counter() - t0)
+    if config.generator != "extractive" and "ours" in built:  # LLM mode: raw and extractive beside it
+        from eval.llm_mode import side_systems
+
+        built.update(side_systems(built["ours"][0], config))
     return built
 
 
@@ -182,7 +192,10 @@ def evaluate_all(opts: Options, config: Config, folder: Path, items: list[GoldIt
     results, summaries = {}, {}
     for name, (system, setup_s) in build_systems(opts, config, folder).items():
         results[name] = run_system(system, items, opts, config)
-        summaries[name] = summarize(name, results[name], {"setup_s": round(setup_s, 2)})
+        extra = {"setup_s": round(setup_s, 2)}
+        if hasattr(system, "grounding"):
+            extra["grounding"] = system.grounding(items)
+        summaries[name] = summarize(name, results[name], extra)
     return results, summaries
 
 
@@ -208,7 +221,7 @@ def run(opts: Options) -> int:
     if opts.thresholds is not None:
         load_suite(opts.thresholds, opts.suite)  # a bad thresholds file fails before the slow part
     items = sample(load_gold(opts.gold), opts.limit, opts.seed)
-    config = Config.from_env()
+    config = Config.from_env(generator=opts.generator, llm_model_path=opts.llm_model_path)
     folder = store_dir(opts.out, opts.corpus, config)
     folder.mkdir(parents=True, exist_ok=True)
     results, summaries = evaluate_all(opts, config, folder, items)
@@ -238,7 +251,10 @@ def print_console(opts: Options, summaries: dict[str, dict], sweep: dict, failed
     """The headline table, the suggestion when asked, and the gate's verdict."""
     from eval.tables import metrics_table
 
+    from eval.llm_mode import grounding_table
+
     print(metrics_table(summaries).markdown())
+    print(grounding_table(summaries))
     if opts.calibrate:
         chosen = sweep.get("chosen")
         print(calibration_line(sweep.get("suggested"), chosen))
