@@ -80,6 +80,7 @@ def build_llm(config: Config):
 
             return Ollama(model=config.llm_model, base_url=config.llm_base_url or OLLAMA_URL,
                           request_timeout=config.llm_timeout_s, temperature=0.0,
+                          context_window=config.llm_context_tokens,  # else it asks /api/show first
                           additional_kwargs={"num_predict": config.llm_max_tokens})
         if config.generator in ("openai", "llamacpp"):
             return _openai_like(config)

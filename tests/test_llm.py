@@ -39,6 +39,7 @@ class FakeOpenAI:
         self.reply: Callable[[dict], str] = cite_first_passage
         self.delay = 0.0
         self.status = 200
+        self.malformed = False
         self.requests: list[dict] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -61,6 +62,8 @@ class FakeOpenAI:
                 try:
                     if fake.status != 200:
                         self._error(fake.status)
+                    elif body.get("stream") and fake.malformed:
+                        self._malformed()
                     elif body.get("stream"):
                         self._stream(content)
                     else:
@@ -75,6 +78,12 @@ class FakeOpenAI:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _malformed(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self.wfile.write(b'data: {"id": "x", "choices": [{"delta": {"content": "Alib\n\n')
 
             def _json(self, content: str) -> None:
                 data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "fake",
@@ -200,6 +209,13 @@ def test_http_error_is_an_llm_error(fake, evidence):
     assert len(fake.requests) == 1  # llm_max_retries=0: no retry
 
 
+def test_malformed_stream_is_an_llm_error(fake, evidence):
+    fake.malformed = True
+    with pytest.raises(LLMError) as error:
+        run(generate_with_llm(QUESTION, evidence, llm_config(fake.url), {}))
+    assert "\n" not in str(error.value)
+
+
 def test_missing_model_is_an_llm_error(evidence):
     with pytest.raises(LLMError, match="needs a model"):
         run(generate_with_llm(QUESTION, evidence, Config(generator="openai"), {}))
@@ -266,3 +282,52 @@ def test_condense_question_asks_the_llm(fake):
     sent = fake.requests[0]
     assert not sent.get("stream") and "Follow-up: What about Tencent?" in sent["messages"][-1]["content"]
     assert condense_question([], "What about Tencent?", llm_config(fake.url)) == "What about Tencent?"
+
+
+class FakeOllama(FakeOpenAI):
+    """POST /api/chat in Ollama's protocol: newline-delimited JSON messages, the last
+    one with done=true (no Ollama binary exists here)."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - the http.server API
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append({"path": self.path, **body})
+                pieces = re.findall(r"\S+\s*", fake.reply({"messages": body["messages"]}))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.end_headers()
+                for piece in pieces + [""]:
+                    line = {"model": body["model"], "created_at": "2026-01-01T00:00:00Z", "done": not piece,
+                            "message": {"role": "assistant", "content": piece}}
+                    self.wfile.write((json.dumps(line) + "\n").encode())
+                    self.wfile.flush()
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+def test_ollama_through_its_llama_index_class(evidence):
+    server = FakeOllama()
+    server.thread.start()
+    try:
+        config = Config(generator="ollama", llm_base_url=server.url, llm_model="llama3.1", llm_timeout_s=10,
+                        llm_max_tokens=64)
+        pieces, answer = run(generate_with_llm(QUESTION, evidence, config, {}))
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+    sent = server.requests[0]
+    assert sent["path"] == "/api/chat" and sent["model"] == "llama3.1" and sent["stream"] is True
+    assert sent["options"]["num_predict"] == 64 and sent["options"]["temperature"] == 0.0
+    assert answer.answerable and "".join(pieces) == answer.text and answer.dropped_sentences == 1
+    c = answer.citations[0]
+    assert c.quote == Path(c.source).read_text(encoding="utf-8")[c.start:c.end]
