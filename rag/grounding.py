@@ -28,11 +28,12 @@ from rag.keyword_index import terms
 
 log = logging.getLogger(__name__)
 
-# Chosen on the gold set (scripts in the README's "With an LLM" section): every
-# extractive answer sentence scores 1.0 against its own passage; the same sentences
-# against another retrieved passage score at most ~0.6 once their facts are present;
-# SmolLM2 paraphrases of a passage score 0.7-1.0, its inventions 0. 0.75 keeps light
-# paraphrase and drops sentences a quarter of whose content the passage lacks.
+# Measured on the 112 gold questions (corpus/, extractive answers with refusal off): the
+# quoted sentence scores 1.0 against its own passage in 112 of 112; against the other
+# 448 retrieved passages the median is 0; 4 (0.9%) reach 0.75 and 7 (1.6%) reach 0.5. SmolLM2's replies mostly carry no
+# marker, and its invented figures score 0 on the facts rule, so they do not move the
+# threshold; it sits between the two groups, leaving room for light paraphrase (a
+# sentence may add a quarter of words the passage lacks, e.g. "According to ...").
 SUPPORT_THRESHOLD = 0.75
 
 MARKERS = re.compile(r"\s*\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")

@@ -41,8 +41,9 @@ def model_path() -> Path:
 def config(model_path):
     from rag.llamacpp import stop_all
 
-    yield Config(generator="llamacpp", llm_model_path=str(model_path), llm_max_tokens=48, llm_timeout_s=120,
-                 llm_max_retries=0, top_k=3)
+    # One thread: on a shared CPU, two threads syncing per token ran generation 10x slower.
+    yield Config(generator="llamacpp", llm_model_path=str(model_path), llm_max_tokens=48, llm_timeout_s=300,
+                 llm_max_retries=0, llm_threads=1, top_k=3)
     stop_all()
 
 
@@ -89,8 +90,8 @@ def test_real_answer_streams_and_is_grounded(config, built_rag):
 def test_pipeline_streams_with_the_real_model(config, built_rag):
     from rag.pipeline import RAG
 
-    rag = RAG(built_rag.config.with_(generator="llamacpp", llm_model_path=config.llm_model_path,
-                                     llm_max_tokens=48, top_k=3), embedder=built_rag.embedder)
+    rag = RAG(built_rag.config.with_(generator="llamacpp", llm_model_path=config.llm_model_path, llm_threads=1,
+                                     llm_max_tokens=48, llm_timeout_s=300, top_k=3), embedder=built_rag.embedder)
     *pieces, answer = rag.stream(QUESTION)
     assert isinstance(answer, Answer) and "".join(pieces) == answer.text
     assert answer.timings_ms["llm"] > 0 and answer.raw_text
