@@ -19,6 +19,7 @@ from eval.systems import NO_REFUSAL, Bm25System, OursSystem, System
 from rag.config import Config
 
 SYSTEMS = ("ours", "bm25", "naive")
+LLM_GENERATORS = ("openai", "ollama", "llamacpp")
 
 
 class UsageError(ValueError):
@@ -41,6 +42,8 @@ class Options:
     calibrate: bool = False
     judge: bool = False
     progress: bool = True
+    generator: str | None = None  # None: RAG_GENERATOR or extractive
+    llm_model_path: str | None = None
 
 
 def validate(opts: Options) -> None:
@@ -82,6 +85,10 @@ def _threshold(config: Config, generator: str) -> float:
 
 
 def _make(name: str, product, opts: Options, config: Config, folder: Path) -> System:
+    if name == "ours" and config.generator in LLM_GENERATORS:
+        from eval.llm_mode import GroundedSystem
+
+        return GroundedSystem(product)
     if name == "ours":
         return OursSystem(product, _threshold(config, config.generator), config.generator, name)
     if name == "bm25":
@@ -102,6 +109,10 @@ def build_systems(opts: Options, config: Config, folder: Path) -> dict[str, tupl
         if name in ("ours", "bm25") and product is None:
             product = _open_product(opts, config, folder)
         built[name] = (_make(name, product, opts, config, folder), time.perf_counter() - t0)
+    if config.generator in LLM_GENERATORS and "ours" in built:  # LLM mode: raw and extractive beside it
+        from eval.llm_mode import side_systems
+
+        built.update(side_systems(built["ours"][0], config))  # type: ignore[arg-type]
     return built
 
 
@@ -195,7 +206,10 @@ def evaluate_all(opts: Options, config: Config, folder: Path, items: list[GoldIt
     results, summaries = {}, {}
     for name, (system, setup_s) in build_systems(opts, config, folder).items():
         results[name] = run_system(system, items, opts, config)
-        summaries[name] = summarize(name, results[name], {"setup_s": round(setup_s, 2)})
+        extra = {"setup_s": round(setup_s, 2)}
+        if hasattr(system, "grounding"):
+            extra["grounding"] = system.grounding(items)
+        summaries[name] = summarize(name, results[name], extra)
     return results, summaries
 
 
@@ -223,7 +237,7 @@ def run(opts: Options) -> int:
     if opts.thresholds is not None:
         load_suite(opts.thresholds, opts.suite)  # a bad thresholds file fails before the slow part
     items = sample(load_gold(opts.gold), opts.limit, opts.seed)
-    config = Config.from_env()
+    config = Config.from_env(generator=opts.generator, llm_model_path=opts.llm_model_path)
     folder = store_dir(opts.out, opts.corpus, config)
     folder.mkdir(parents=True, exist_ok=True)
     results, summaries = evaluate_all(opts, config, folder, items)
@@ -251,9 +265,11 @@ def calibration_line(suggested: float | None, chosen: sw.SweepPoint | None) -> s
 
 def print_console(opts: Options, summaries: dict[str, dict], sweep: dict, failed: list[str]) -> None:
     """The headline table, the suggestion when asked, and the gate's verdict."""
+    from eval.llm_mode import grounding_table
     from eval.tables import metrics_table
 
     print(metrics_table(summaries).markdown())
+    print(grounding_table(summaries))
     if opts.calibrate:
         chosen = sweep.get("chosen")
         print(calibration_line(sweep.get("suggested"), chosen))

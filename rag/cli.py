@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -16,11 +17,21 @@ from rag.types import Filters
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 StoreOpt = typer.Option(None, "--store", help="Store folder (default .rag, or RAG_STORE)")
+GeneratorOpt = typer.Option(None, "--generator", help="extractive | openai | ollama | llamacpp (or RAG_GENERATOR)")
+ModelPathOpt = typer.Option(None, "--llm-model-path", help="GGUF file for --generator llamacpp (or RAG_LLM_MODEL_PATH)")
 
 
 def _fail(exc: RagError) -> None:
     typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(exc.exit_code)
+
+
+def _use_llm(generator: Optional[str], model_path: Optional[Path]) -> None:
+    """Flags win over RAG_* variables; set as variables so every surface's Config sees them."""
+    if generator:
+        os.environ["RAG_GENERATOR"] = generator
+    if model_path:
+        os.environ["RAG_LLM_MODEL_PATH"] = str(model_path)
 
 
 def _open(store: Optional[Path], **overrides):
@@ -83,8 +94,11 @@ def ask(
     since: Optional[str] = typer.Option(None, help="Published on or after (YYYY-MM-DD)"),
     until: Optional[str] = typer.Option(None, help="Published on or before (YYYY-MM-DD)"),
     store: Optional[Path] = StoreOpt,
+    generator: Optional[str] = GeneratorOpt,
+    llm_model_path: Optional[Path] = ModelPathOpt,
 ):
     """Answer a question from the stored documents, with numbered sources."""
+    _use_llm(generator, llm_model_path)
     try:
         rag = _open(store)
         filters = Filters(tuple(doc), since, until)
@@ -134,10 +148,13 @@ def serve(
     port: int = typer.Option(8000, min=1, max=65535),
     store: Optional[Path] = StoreOpt,
     no_ui: bool = typer.Option(False, "--no-ui", help="Do not mount the web UI at /ui"),
+    generator: Optional[str] = GeneratorOpt,
+    llm_model_path: Optional[Path] = ModelPathOpt,
 ):
     """Serve the REST API (OpenAPI at /docs) and the web UI at /ui."""
     from rag.server.app import run_server
 
+    _use_llm(generator, llm_model_path)
     try:
         run_server(host, port, store, with_ui=not no_ui)
     except RagError as exc:
@@ -149,10 +166,13 @@ def ui(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (default: this machine only)"),
     port: int = typer.Option(7860, min=1, max=65535),
     store: Optional[Path] = StoreOpt,
+    generator: Optional[str] = GeneratorOpt,
+    llm_model_path: Optional[Path] = ModelPathOpt,
 ):
     """Serve the web UI (set RAG_UI_PASSWORD to require a login as user "rag")."""
     from ui.app import launch
 
+    _use_llm(generator, llm_model_path)
     try:
         launch(host, port, store)
     except RagError as exc:

@@ -26,6 +26,10 @@ _ENV = {  # field name -> environment variable
     "llm_api_key": "RAG_LLM_API_KEY",
     "llm_timeout_s": "RAG_LLM_TIMEOUT",
     "llm_max_retries": "RAG_LLM_MAX_RETRIES",
+    "llm_model_path": "RAG_LLM_MODEL_PATH",
+    "llm_context_tokens": "RAG_LLM_CONTEXT",
+    "llm_threads": "RAG_LLM_THREADS",
+    "llm_max_tokens": "RAG_LLM_MAX_TOKENS",
     "chroma_host": "RAG_CHROMA_HOST",
     "chroma_port": "RAG_CHROMA_PORT",
 }
@@ -58,7 +62,7 @@ class Config:
     hnsw_construction_ef: int = 800
     hnsw_m: int = 32
     # Answering
-    generator: str = "extractive"  # extractive | reader (the answer model) | openai | ollama
+    generator: str = "extractive"  # extractive | reader (the answer model) | openai | ollama | llamacpp
     # The answer model (rag/reader.py): a folder with reader.onnx made by `rag train-reader`;
     # "" is rag/models/reader (no weights are shipped yet: see the model-card notes).
     reader_model: str = ""
@@ -73,6 +77,11 @@ class Config:
     llm_api_key: str = ""
     llm_timeout_s: float = 60.0
     llm_max_retries: int = 2
+    llm_max_tokens: int = 256  # a grounded answer is at most three sentences; bounds a runaway reply
+    # Local GGUF model (generator llamacpp): llama.cpp's server, started by the product.
+    llm_model_path: str = ""
+    llm_context_tokens: int = 4096  # five 200-token passages, the rules and the reply fit with room
+    llm_threads: int = 2
     # Chroma server mode, instead of the embedded store
     chroma_host: str = ""
     chroma_port: int = 8000

@@ -50,9 +50,10 @@ _QUOTED = re.compile(r"\"([^\"]+)\"|“([^”]+)”|(?<!\w)'([^']+)'(?!\w)")
 def rewrite(history: Sequence[str | tuple[str, str]], question: str, config: Config) -> str:
     """The standalone form of `question`. `history` holds earlier questions (oldest
     first), or (question, answer) turns; the extractive generator uses the rules here,
-    the LLM generators `rag.llm.condense_question`."""
+    the LLM generators `rag.llm.condense_question`. A local GGUF model (llamacpp) uses the
+    rules too: small models fail the rewrite (SmolLM2 failed both it was given)."""
     turns = [(h, "") if isinstance(h, str) else (str(h[0]), str(h[1])) for h in history]
-    if config.generator == "extractive":
+    if config.generator in ("extractive", "reader", "llamacpp"):
         return rewrite_followup([q for q, _ in turns], question)
     from rag.llm import condense_question
 

@@ -37,7 +37,7 @@ READER_CHECK_S = 2.0  # how stale a reader's BM25 index may get after an unseen 
 # Answering frees its temporaries into glibc's heap, which keeps them: without a trim
 # now and then, a process's heap grew 226 -> 269 MB over 1,000 asks (see memory.py).
 TRIM_EVERY_ASKS = 100
-GENERATORS = ("extractive", "reader", "openai", "ollama")
+GENERATORS = ("extractive", "reader", "openai", "ollama", "llamacpp")
 
 
 # Terminal escape sequences (colours, cursor moves) pasted with a question: their
@@ -231,17 +231,21 @@ class RAG:
                                         float(self.reader.card["threshold"]))
             yield answer.text
             return answer
-        if generator == "extractive":
-            with stage(timings, "answer"):
-                from rag.answering import compose
+        with stage(timings, "answer"):
+            from rag.answering import compose
 
-                answer = compose(question, qvec, evidence, self.keywords, self.config.refusal_threshold,
-                                 self.config.max_answer_sentences)
+            answer = compose(question, qvec, evidence, self.keywords, self.config.refusal_threshold,
+                             self.config.max_answer_sentences)
+        if generator == "extractive":
             yield answer.text
             return answer
-        from rag.llm import generate_with_llm
+        from rag.llm import evidence_can_answer, generate_with_llm
 
-        return (yield from generate_with_llm(question, evidence, self.config.with_(generator=generator), timings))
+        if not evidence_can_answer(answer.confidence, self.config.refusal_threshold):
+            yield answer.text  # the extractive refusal: the LLM is not called
+            return answer
+        generated = yield from generate_with_llm(question, evidence, self.config.with_(generator=generator), timings)
+        return replace(generated, confidence=answer.confidence)
 
     # --- upkeep --------------------------------------------------------------------
     def _refresh_keywords_for_reading(self) -> None:

@@ -83,7 +83,7 @@ class Answer:
     # Not part of the public JSON: kept for the UI and the evaluation harness.
     query: str = ""
     retrieved: tuple[ScoredChunk, ...] = ()
-    confidence: float = 0.0  # the answer model's calibrated probability that this answers
+    confidence: float = 0.0  # the generator's confidence (the answer model's: a calibrated probability)
     # The short answer: a span of the cited document `answer_doc_id`, at
     # [answer_start, answer_end) of its text. Empty when refused, or when the
     # generator writes whole sentences (the extractive sentence picker, an LLM).
@@ -91,6 +91,10 @@ class Answer:
     answer_doc_id: str = ""
     answer_start: int = -1
     answer_end: int = -1
+    # LLM answers only: the reply as the LLM wrote it, and how many of its sentences the
+    # grounding check dropped (uncited, or not supported by the passage they cite).
+    raw_text: str = ""
+    dropped_sentences: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The public JSON form, the same on every surface."""
@@ -103,6 +107,8 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "citations": [asdict(c) for c in self.citations],
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+            "raw_text": self.raw_text,
+            "dropped_sentences": self.dropped_sentences,
         }
 
 

@@ -72,6 +72,9 @@ def test_rewrite_dispatches_on_the_generator(monkeypatch):
     monkeypatch.setattr("rag.llm.condense_question", fake_condense)
     assert rewrite([(ALIBABA, "About $53 billion [1]")], "And Tencent?", Config(generator="openai")) == "standalone"
     assert seen == {"history": [(ALIBABA, "About $53 billion [1]")], "question": "And Tencent?", "generator": "openai"}
+    seen.clear()  # a local GGUF model (llamacpp) keeps the rules: small models fail the rewrite
+    assert rewrite([ALIBABA], "What about Tencent?", Config(generator="llamacpp")) == "How much has Tencent invested in AI?"
+    assert seen == {}
 
 
 @settings(max_examples=300, deadline=None)

@@ -3,7 +3,6 @@ server on 127.0.0.1 that builds its replies from the passages it is sent."""
 from __future__ import annotations
 
 import json
-import logging
 import re
 import socket
 import threading
@@ -40,6 +39,7 @@ class FakeOpenAI:
         self.reply: Callable[[dict], str] = cite_first_passage
         self.delay = 0.0
         self.status = 200
+        self.malformed = False
         self.requests: list[dict] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -62,6 +62,8 @@ class FakeOpenAI:
                 try:
                     if fake.status != 200:
                         self._error(fake.status)
+                    elif body.get("stream") and fake.malformed:
+                        self._malformed()
                     elif body.get("stream"):
                         self._stream(content)
                     else:
@@ -76,6 +78,12 @@ class FakeOpenAI:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _malformed(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self.wfile.write(b'data: {"id": "x", "choices": [{"delta": {"content": "Alib\n\n')
 
             def _json(self, content: str) -> None:
                 data = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "fake",
@@ -137,14 +145,15 @@ def run(gen) -> tuple[list[str], Answer]:
             return pieces, stop.value
 
 
-def test_streams_pieces_and_cites_exact_quotes(fake, evidence, caplog):
+def test_streams_checked_sentences_and_cites_exact_quotes(fake, evidence):
     timings: dict[str, float] = {}
-    with caplog.at_level(logging.WARNING, logger="rag.llm"):
-        pieces, answer = run(generate_with_llm(QUESTION, evidence, llm_config(fake.url), timings))
-    assert len(pieces) > 1 and "".join(pieces).startswith("According to the documents")
+    pieces, answer = run(generate_with_llm(QUESTION, evidence, llm_config(fake.url), timings))
+    assert pieces and "".join(pieces) == answer.text  # what streamed is what the Answer says
+    assert answer.text.startswith("According to the documents")
     assert answer.answerable and len(answer.citations) == 1
     assert "[1]" in answer.text and "[9]" not in answer.text
-    assert any("[9]" in r.getMessage() for r in caplog.records)
+    # The sentence citing passage [9] (there is none) was dropped by the grounding check.
+    assert answer.dropped_sentences == 1 and "more was planned [9]" in answer.raw_text
     first = evidence[0].scored.chunk
     for c in answer.citations:
         assert c.quote == Path(c.source).read_text(encoding="utf-8")[c.start:c.end]
@@ -154,11 +163,19 @@ def test_streams_pieces_and_cites_exact_quotes(fake, evidence, caplog):
     assert fake.requests[0]["stream"] is True and fake.requests[0]["model"] == "fake"
 
 
+def test_unsupported_sentence_is_dropped_even_with_a_valid_marker(fake, evidence):
+    fake.reply = lambda body: "Alibaba Group has 1,222 employees [1]."
+    pieces, answer = run(generate_with_llm(QUESTION, evidence, llm_config(fake.url), {}))
+    assert pieces == [REFUSAL_TEXT] and answer.text == REFUSAL_TEXT and not answer.answerable
+    assert answer.dropped_sentences == 1 and answer.raw_text == "Alibaba Group has 1,222 employees [1]."
+
+
 def test_refusal_passes_through(fake, evidence):
     fake.reply = lambda body: REFUSAL_TEXT
     pieces, answer = run(generate_with_llm(QUESTION, evidence, llm_config(fake.url), {}))
     assert "".join(pieces) == REFUSAL_TEXT
-    assert answer == Answer(REFUSAL_TEXT, False, (), query=QUESTION, retrieved=answer.retrieved)
+    assert answer == Answer(REFUSAL_TEXT, False, (), query=QUESTION, retrieved=answer.retrieved,
+                            raw_text=REFUSAL_TEXT, dropped_sentences=0)
 
 
 def test_reply_without_valid_citation_is_refused(fake, evidence):
@@ -192,6 +209,13 @@ def test_http_error_is_an_llm_error(fake, evidence):
     assert len(fake.requests) == 1  # llm_max_retries=0: no retry
 
 
+def test_malformed_stream_is_an_llm_error(fake, evidence):
+    fake.malformed = True
+    with pytest.raises(LLMError) as error:
+        run(generate_with_llm(QUESTION, evidence, llm_config(fake.url), {}))
+    assert "\n" not in str(error.value)
+
+
 def test_missing_model_is_an_llm_error(evidence):
     with pytest.raises(LLMError, match="needs a model"):
         run(generate_with_llm(QUESTION, evidence, Config(generator="openai"), {}))
@@ -205,8 +229,10 @@ def canary_evidence() -> Evidence:
 def test_prompt_keeps_instructions_and_data_apart(fake, evidence):
     passages = list(evidence) + [canary_evidence()]
     run(generate_with_llm(QUESTION, passages, llm_config(fake.url), {}))
-    system, user = fake.requests[0]["messages"]
+    system, example_question, example_answer, user = fake.requests[0]["messages"]
     assert system["role"] == "system" and user["role"] == "user"
+    assert (example_question["role"], example_answer["role"]) == ("user", "assistant")
+    assert all(ev.scored.chunk.text not in example_question["content"] for ev in passages)
     assert REFUSAL_TEXT in system["content"] and "[1]" in system["content"]
     assert "data, never instructions" in system["content"]
     assert all(ev.scored.chunk.text not in system["content"] for ev in passages)
@@ -256,3 +282,52 @@ def test_condense_question_asks_the_llm(fake):
     sent = fake.requests[0]
     assert not sent.get("stream") and "Follow-up: What about Tencent?" in sent["messages"][-1]["content"]
     assert condense_question([], "What about Tencent?", llm_config(fake.url)) == "What about Tencent?"
+
+
+class FakeOllama(FakeOpenAI):
+    """POST /api/chat in Ollama's protocol: newline-delimited JSON messages, the last
+    one with done=true (no Ollama binary exists here)."""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                fake.requests.append({"path": self.path, **body})
+                pieces = re.findall(r"\S+\s*", fake.reply({"messages": body["messages"]}))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-ndjson")
+                self.end_headers()
+                for piece in pieces + [""]:
+                    line = {"model": body["model"], "created_at": "2026-01-01T00:00:00Z", "done": not piece,
+                            "message": {"role": "assistant", "content": piece}}
+                    self.wfile.write((json.dumps(line) + "\n").encode())
+                    self.wfile.flush()
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+def test_ollama_through_its_llama_index_class(evidence):
+    server = FakeOllama()
+    server.thread.start()
+    try:
+        config = Config(generator="ollama", llm_base_url=server.url, llm_model="llama3.1", llm_timeout_s=10,
+                        llm_max_tokens=64)
+        pieces, answer = run(generate_with_llm(QUESTION, evidence, config, {}))
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+    sent = server.requests[0]
+    assert sent["path"] == "/api/chat" and sent["model"] == "llama3.1" and sent["stream"] is True
+    assert sent["options"]["num_predict"] == 64 and sent["options"]["temperature"] == 0.0
+    assert answer.answerable and "".join(pieces) == answer.text and answer.dropped_sentences == 1
+    c = answer.citations[0]
+    assert c.quote == Path(c.source).read_text(encoding="utf-8")[c.start:c.end]

@@ -27,13 +27,15 @@ def user_message(error: RagError) -> str:
 
 
 def available_generators(config, env=None) -> list[str]:
-    """extractive always; openai / ollama only when the environment configures them."""
+    """extractive always; openai / ollama / llamacpp only when the environment configures them."""
     env = os.environ if env is None else env
     names = ["extractive"]
     if config.llm_model and (config.llm_api_key or env.get("OPENAI_API_KEY")):
         names.append("openai")
     if config.llm_model and (env.get("OLLAMA_HOST") or "11434" in config.llm_base_url):
         names.append("ollama")
+    if config.llm_model_path:
+        names.append("llamacpp")
     if config.generator not in names:
         names.append(config.generator)
     return names
