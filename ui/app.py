@@ -14,8 +14,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
 
 import gradio as gr  # noqa: E402
 
-from rag import serving  # noqa: E402
 from rag.errors import RagError  # noqa: E402
+from rag.uploads import supported_types  # noqa: E402
 from ui import handlers, render  # noqa: E402
 
 CSS = """
@@ -47,7 +47,6 @@ EXAMPLES = [
     "How much has Alibaba committed to AI and cloud infrastructure over three years?",
     "Which upcoming Meta AI model is reportedly being trained partly on Alibaba's Qwen?",
 ]
-UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
 
 
 def theme():
@@ -103,8 +102,9 @@ def _documents_tab(rag):
     table = gr.Dataframe(headers=["Title", "Published", "Chunks", "Document id"], interactive=False,
                          wrap=True, label="Ingested documents", elem_id="documents")
     with gr.Row():
-        upload = gr.File(label="Upload .txt, .md, .html or .pdf (at most 20 MB)", file_types=UPLOAD_TYPES, scale=3,
-                         elem_id="upload")
+        # No file_types: Gradio would drop another type silently ("Choose a file first");
+        # the upload flow names the supported types instead.
+        upload = gr.File(label=f"Upload a file: {supported_types()} (at most 20 MB)", scale=3, elem_id="upload")
         with gr.Column(scale=2):
             add = gr.Button("Add to the index", variant="primary")
             chosen = gr.Dropdown([], label="Document", scale=2)
@@ -153,11 +153,10 @@ def build_ui(rag) -> gr.Blocks:
 def _ask_json(rag, question: str, top_k: int = 0) -> dict:
     """API-only: the Answer JSON (same shape as REST), or {"error": message}."""
     try:
-        with serving.lock_for(rag).reading():
-            answer = rag.ask(question, top_k=int(top_k) or None)
+        answer = rag.ask(question, top_k=int(top_k) or None)
     except RagError as exc:
         return {"error": handlers.user_message(exc)}
-    return serving.public_answer(answer)
+    return answer.public_dict()
 
 
 def _auth():
@@ -180,15 +179,14 @@ def mount_ui(app, rag, path: str = "/ui"):
 def launch(host: str = "127.0.0.1", port: int = 7860, store=None, rag=None, **launch_kwargs):
     """`rag ui`: ingest corpus/ first when the store is empty, then serve the UI."""
     if rag is None:
-        from rag.config import Config
         from rag.pipeline import RAG
 
-        rag = RAG(Config.from_env(store=store))
+        rag = RAG.open(store=store)
     if rag.is_empty():
         print(f"The store is empty; ingesting {rag.config.corpus}/ first…", flush=True)
-        report = serving.ensure_corpus(rag, progress=True)
+        report = rag.ingest_if_empty(progress=True)
         print(report.summary() if report else "already ingested", flush=True)
-    serving.warm_up(rag)
+    rag.warm_up()
     demo = _queued(build_ui(rag))
     return demo.launch(server_name=host, server_port=port, auth=_auth(), css=CSS, theme=theme(),
                        max_file_size="20mb", share=False, **launch_kwargs)
