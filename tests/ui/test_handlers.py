@@ -163,3 +163,32 @@ def test_an_abandoned_stream_does_not_block_a_writer(fresh_rag):
     writer.join(30)
     assert not writer.is_alive()
     assert doc_id not in {d.doc_id for d in fresh_rag.documents()}
+
+
+def test_the_ui_removes_gradios_temporary_copy_of_an_upload(fresh_rag, tmp_path, monkeypatch):
+    fresh_rag.ingest(fresh_rag.config.corpus)
+    cache = tmp_path / "gradio"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    for name, data in (("notes.md", b"# Quarkle notes\n\nQuarkle Ltd makes violet umbrellas.\n"), ("tool.exe", b"MZ")):
+        copy = cache / "0123abcd" / name
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(data)
+        handlers.upload(fresh_rag, str(copy))
+        assert not copy.parent.exists()  # the copy and its per-upload folder are gone
+    assert (Path(fresh_rag.config.store) / "uploads" / "notes.md").is_file()
+    elsewhere = tmp_path / "mine.md"
+    elsewhere.write_bytes(b"# Mine\n\nMine Ltd sells quills.\n")
+    handlers.upload(fresh_rag, str(elsewhere))
+    assert elsewhere.exists()  # only Gradio's own folder is cleaned
+
+
+def test_the_upload_widget_lets_any_type_through_to_a_clear_message(built_rag):
+    from ui.app import build_ui
+
+    demo = build_ui(built_rag)
+    widget = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "upload")
+    assert widget.file_types is None  # Gradio would drop other types silently
+    assert ".pdf" in widget.label and ".txt" in widget.label
+    message = handlers.upload(built_rag, str(Path(__file__)))  # a .py file
+    assert message == ("Error: files of type '.py' are not supported; "
+                       "use one of .htm, .html, .markdown, .md, .pdf, .txt")
