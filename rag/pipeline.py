@@ -209,7 +209,8 @@ class RAG(StoreWriting):
 
     def _retrieve_pool(self, question: str, n: int, filters: Filters | None, timings: dict):
         try:
-            return self.retrieve(question, n, filters, timings)
+            with self._reading(self.store):
+                return self.retrieve(question, n, filters, timings)
         except Exception as exc:  # Chroma failing to read (I/O error, damaged files): a StoreError
             error = as_store_error(exc, self.config.store, reading=True)
             if error is None:

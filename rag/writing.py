@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import threading
 import time
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,12 +36,32 @@ class StoreWriting:
     def _init_writing(self) -> None:
         self._write_mutex = threading.RLock()
         self._writers = 0
+        self._readers: Counter[int] = Counter()  # asks reading each store object, by id
+        self._readers_changed = threading.Condition()
         self.upload_jobs = UploadJobs()
 
     @property
     def writing_now(self) -> bool:
         """True while this process writes the store."""
         return self._writers > 0
+
+    @contextmanager
+    def _reading(self, store):
+        """Marks an ask reading `store`, so a rebuild drops it only once they are done."""
+        with self._readers_changed:
+            self._readers[id(store)] += 1
+        try:
+            yield
+        finally:
+            with self._readers_changed:
+                self._readers[id(store)] -= 1
+                self._readers_changed.notify_all()
+
+    def _drop_when_unread(self, store, timeout_s: float = 60.0) -> None:
+        with self._readers_changed:
+            self._readers_changed.wait_for(lambda: self._readers[id(store)] <= 0, timeout_s)
+            self._readers.pop(id(store), None)
+        store.drop()
 
     @contextmanager
     def _writing(self):
@@ -84,7 +105,7 @@ class StoreWriting:
         generations.switch(self.config.store, new)  # the atomic moment
         self._has_chunks = False
         self._publish(store, index)
-        old_store.drop()
+        self._drop_when_unread(old_store)  # asks that began on it finish on it
         shutil.rmtree(generations.keyword_dir(self.config.store, old), ignore_errors=True)
         return report
 
