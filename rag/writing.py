@@ -141,12 +141,17 @@ class StoreWriting:
             if doc_id not in store.catalog_entries([doc_id]):
                 return False
             index = self._loaded_keywords(store)  # another process may have written the store
-            store.forget_document(doc_id)
-            store.delete_chunks(store.chunk_ids_of(doc_id))
-            index.replace([doc_id], [])
-            index.save(store.fingerprint())
+            self._journaled(lambda: self._delete_from(store, index, doc_id))
             self._publish(store, index)
         return True
+
+    @staticmethod
+    def _delete_from(store, index: KeywordIndex, doc_id: str) -> None:
+        # Catalog first: from then on readers ignore the chunks, whatever happens next.
+        store.forget_document(doc_id)
+        store.delete_chunks(store.chunk_ids_of(doc_id))
+        index.replace([doc_id], [])
+        index.save(store.fingerprint())
 
     def check(self, repair: bool = True) -> list[str]:
         """Verify the store's invariants (and repair them); returns what was found."""
