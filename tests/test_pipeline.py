@@ -213,3 +213,14 @@ def test_asks_are_answered_throughout_a_rebuild(fresh_rag):
         asker.join(60)
     assert errors == []
     assert len(answers) >= 2 and all(a.answerable and a.citations for a in answers)
+
+
+def test_warm_up_loads_the_ingest_model_in_the_background(built_rag):
+    from rag.embedding import Embedder
+    from rag.pipeline import RAG
+
+    cold = RAG.open(built_rag.config, embedder=Embedder())
+    thread = cold.warm_up()
+    assert thread.daemon  # serving starts at once; the first upload no longer pays for the load
+    thread.join(120)
+    assert "bulk_model" in cold.embedder.__dict__ and "retriever" in cold.__dict__

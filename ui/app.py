@@ -40,7 +40,7 @@ a.cite {text-decoration: none; font-weight: 600; padding: 0 1px;}
 .src-empty, .src-refusal {color: var(--body-text-color-subdued); padding: 12px;
   border: 1px dashed var(--border-color-primary); border-radius: 10px;}
 .src-refusal b {color: #8a4b00;}
-#documents table, #documents td, #documents th {font-family: var(--font) !important;}
+#documents, #documents * {font-family: var(--font) !important;}
 """
 TITLE = "Ask the documents"
 EXAMPLES = [
@@ -74,7 +74,8 @@ def _chat_tab(rag):
     turns = gr.State([])
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            chatbot = gr.Chatbot(label="Conversation", height=480, latex_delimiters=[], elem_id="chat",
+            # No visible label: Gradio draws it over the messages once they scroll.
+            chatbot = gr.Chatbot(label="Conversation", show_label=False, height=480, latex_delimiters=[], elem_id="chat",
                                  feedback_options=None, buttons=["copy_all"],
                                  placeholder="Ask a question about the documents.")
             searched = gr.Markdown(label="Searched for", elem_id="searched")
@@ -107,7 +108,7 @@ def _documents_tab(rag):
         upload = gr.File(label=f"Upload a file: {supported_types()} (at most 20 MB)", scale=3, elem_id="upload")
         with gr.Column(scale=2):
             add = gr.Button("Add to the index", variant="primary")
-            chosen = gr.Dropdown([], label="Document", scale=2)
+            chosen = gr.Dropdown([], label="Document", scale=2, elem_id="doc-choice")
             with gr.Row():
                 remove = gr.Button("Delete", variant="stop")
                 rebuild = gr.Button("Re-index folders")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from rag.errors import InputError, NotReadyError, RagError, StoreLockedError
@@ -124,7 +123,9 @@ def upload(rag, file_path: str | None, progress=None, max_bytes: int = MAX_FILE_
 def remove_temporary_copy(path: Path) -> None:
     """Delete Gradio's copy of an upload (and its per-upload folder) when it lies in
     Gradio's temporary folder; any other path is left alone."""
-    cache = Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio").resolve()
+    from gradio.utils import get_upload_folder
+
+    cache = Path(get_upload_folder()).resolve()
     path = path.resolve()
     if not path.is_relative_to(cache) or path == cache:
         return

@@ -192,3 +192,15 @@ def test_the_upload_widget_lets_any_type_through_to_a_clear_message(built_rag):
     message = handlers.upload(built_rag, str(Path(__file__)))  # a .py file
     assert message == ("Error: files of type '.py' are not supported; "
                        "use one of .htm, .html, .markdown, .md, .pdf, .txt")
+
+
+def test_ui_polish_no_emoji_no_floating_label_no_monospace_titles(built_rag):
+    from ui.app import CSS, build_ui
+
+    demo = build_ui(built_rag)
+    chat = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "chat")
+    assert chat.show_label is False  # its label overlapped the messages when scrolled
+    assert "#documents, #documents * {font-family: var(--font) !important;}" in CSS
+    statuses = [handlers.delete(built_rag, None), handlers.delete(built_rag, "nope"),
+                handlers.upload(built_rag, None)]
+    assert all(ch.isascii() or ch in "–…" for s in statuses for ch in s), statuses  # no emoji to render as boxes
