@@ -26,7 +26,9 @@ def page():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
-            yield browser.new_page(viewport={"width": 1440, "height": 1000})
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(120_000)  # a loaded 2-core CI machine renders Gradio slowly
+            yield page
         finally:
             browser.close()
 
