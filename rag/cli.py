@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 
 from rag.config import Config
@@ -16,9 +17,28 @@ from rag.errors import NotReadyError, RagError
 from rag.types import Filters
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-StoreOpt = typer.Option(None, "--store", help="Store folder (default .rag, or RAG_STORE)")
-GeneratorOpt = typer.Option(None, "--generator", help="extractive | openai | ollama | llamacpp (or RAG_GENERATOR)")
-ModelPathOpt = typer.Option(None, "--llm-model-path", help="GGUF file for --generator llamacpp (or RAG_LLM_MODEL_PATH)")
+StoreOpt = typer.Option(None, "--store", help="Store folder (default .rag, or RAG_STORE)", metavar="DIR")
+GeneratorOpt = typer.Option(None, "--generator", help="extractive | reader | openai | ollama | llamacpp (or RAG_GENERATOR)",
+                            metavar="NAME")
+ModelPathOpt = typer.Option(None, "--llm-model-path", help="GGUF file for --generator llamacpp (or RAG_LLM_MODEL_PATH)",
+                            metavar="FILE")
+
+
+class PlainHelp(typer.core.TyperCommand):
+    """Help as people write it: `QUESTION`, not typer's `{question}`, and no `<bool>`
+    after flags (set `metavar=""` on flags; this class handles --help)."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:  # type: ignore[override]
+        return [piece.strip("{}") for piece in super().collect_usage_pieces(ctx)]  # type: ignore[arg-type]
+
+    def get_help_option(self, ctx: click.Context):  # type: ignore[override]
+        option = super().get_help_option(ctx)  # type: ignore[arg-type]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+command = lambda **kw: app.command(cls=PlainHelp, **kw)  # noqa: E731
 
 
 def _fail(exc: RagError) -> None:
@@ -34,18 +54,24 @@ def _use_llm(generator: Optional[str], model_path: Optional[Path]) -> None:
         os.environ["RAG_LLM_MODEL_PATH"] = str(model_path)
 
 
-def _open(store: Optional[Path], **overrides):
+def _open(store: Optional[Path], must_exist: bool = False, **overrides):
+    """The RAG of `--store` (or RAG_STORE, or .rag); a store the user named must
+    already exist unless the command creates one."""
     from rag.pipeline import RAG
 
-    return RAG(Config.from_env(store=store, **overrides))
+    config = Config.from_env(store=store, **overrides)
+    if must_exist and (store is not None or "RAG_STORE" in os.environ):
+        RAG.require_store(config)
+    return RAG.open(config=config)
 
 
-@app.command()
+@command()
 def ingest(
     path: Path = typer.Argument(None, help="Folder or file (default corpus/)"),
     store: Optional[Path] = StoreOpt,
-    rebuild: bool = typer.Option(False, "--rebuild", help="Drop the store and build it again"),
-    check: bool = typer.Option(False, "--check", help="Verify and repair the store instead of ingesting"),
+    rebuild: bool = typer.Option(False, "--rebuild", metavar="",
+                                 help="Build a new index beside the old one, then switch to it"),
+    check: bool = typer.Option(False, "--check", help="Verify and repair the store instead of ingesting", metavar=""),
 ):
     """Ingest documents incrementally: add new, update changed, remove deleted."""
     try:
@@ -64,7 +90,7 @@ def ingest(
     raise typer.Exit(3 if report.skipped else 0)
 
 
-@app.command()
+@command()
 def doctor(store: Optional[Path] = StoreOpt, repair: bool = typer.Option(True, "--repair/--no-repair")):
     """Check the store's invariants and repair what can be repaired."""
     try:
@@ -85,27 +111,37 @@ def _report_check(messages: list[str], repaired: bool) -> None:
         raise typer.Exit(1)
 
 
-@app.command()
+@command()
 def ask(
-    question: str = typer.Argument(..., help="The question, in plain language"),
-    as_json: bool = typer.Option(False, "--json", help="Print the Answer as JSON"),
-    top_k: Optional[int] = typer.Option(None, "--top-k", min=1, max=50),
-    doc: list[str] = typer.Option([], "--doc", help="Only this document (repeatable)"),
-    since: Optional[str] = typer.Option(None, help="Published on or after (YYYY-MM-DD)"),
-    until: Optional[str] = typer.Option(None, help="Published on or before (YYYY-MM-DD)"),
+    question: str = typer.Argument(..., help="The question, in plain language", metavar="QUESTION"),
+    as_json: bool = typer.Option(False, "--json", help="Print the Answer as JSON", metavar=""),
+    top_k: Optional[int] = typer.Option(None, "--top-k", min=1, max=50, metavar="N"),
+    doc: list[str] = typer.Option([], "--doc", help="Only this document id (repeatable)", metavar="ID"),
+    since: Optional[str] = typer.Option(None, help="Published on or after this day", metavar="YYYY-MM-DD"),
+    until: Optional[str] = typer.Option(None, help="Published on or before this day", metavar="YYYY-MM-DD"),
     store: Optional[Path] = StoreOpt,
     generator: Optional[str] = GeneratorOpt,
     llm_model_path: Optional[Path] = ModelPathOpt,
 ):
-    """Answer a question from the stored documents, with numbered sources."""
+    """Answer a question from the stored documents, with numbered sources.
+
+    --since and --until search only documents that state a publication date; the
+    answer says how many undated documents were left out."""
     _use_llm(generator, llm_model_path)
     try:
-        rag = _open(store)
-        filters = Filters(tuple(doc), since, until)
+        from rag.pipeline import clean_question
+
+        clean_question(question, Config.max_question_chars)  # a bad question first, then the store
+        filters = Filters.parse(doc or None, since, until)
+        rag = _open(store, must_exist=True)
         try:
             answer = rag.ask(question, top_k=top_k, filters=filters)
         except NotReadyError:
-            _ingest_default_corpus(rag)
+            if Path(rag.config.corpus).is_dir():
+                typer.echo(f"The store is empty; ingesting {rag.config.corpus}/ first…", err=True)
+            report = rag.ingest_if_empty(progress=sys.stderr.isatty())
+            if report is not None:
+                typer.echo(report.summary(), err=True)
             answer = rag.ask(question, top_k=top_k, filters=filters)
     except RagError as exc:
         _fail(exc)
@@ -113,41 +149,37 @@ def ask(
         typer.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return
     typer.echo(answer.text)
+    for note in answer.notes:
+        typer.echo(f"Note: {note}.")
     if answer.citations:
         typer.echo("\nSources:")
     for c in answer.citations:
+        title = c.title.rstrip(" ,;:") or c.doc_id  # "dominance," + ", 2025-12-06" reads as a typo
         date = f", {c.published}" if c.published else ""
-        typer.echo(f"[{c.n}] {c.title}{date} ({c.doc_id}, chars {c.start}-{c.end})\n    “{c.quote}”")
+        typer.echo(f"[{c.n}] {title}{date} ({c.doc_id}, chars {c.start}-{c.end})\n    “{c.quote}”")
 
 
-def _ingest_default_corpus(rag) -> None:
-    corpus = Path(rag.config.corpus)
-    if not corpus.is_dir():
-        raise NotReadyError(f"the store is empty and {corpus}/ does not exist: run `rag ingest FOLDER` first")
-    typer.echo(f"The store is empty; ingesting {corpus}/ first…", err=True)
-    typer.echo(rag.ingest(corpus, progress=sys.stderr.isatty()).summary(), err=True)
-
-
-@app.command()
-def documents(store: Optional[Path] = StoreOpt, as_json: bool = typer.Option(False, "--json")):
+@command()
+def documents(store: Optional[Path] = StoreOpt, as_json: bool = typer.Option(False, "--json", metavar="")):
     """List the stored documents."""
     try:
-        docs = _open(store).documents()
+        docs = _open(store, must_exist=True).documents()
     except RagError as exc:
         _fail(exc)
     if as_json:
         typer.echo(json.dumps([d.__dict__ for d in docs], ensure_ascii=False, indent=2))
         return
     for d in docs:
-        typer.echo(f"{d.doc_id}\t{d.published or '-'}\t{d.n_chunks} chunks\t{d.title}")
+        chunks = "1 chunk" if d.n_chunks == 1 else f"{d.n_chunks} chunks"
+        typer.echo(f"{d.doc_id}\t{d.published or '-'}\t{chunks}\t{d.title}")
 
 
-@app.command()
+@command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (default: this machine only)"),
     port: int = typer.Option(8000, min=1, max=65535),
     store: Optional[Path] = StoreOpt,
-    no_ui: bool = typer.Option(False, "--no-ui", help="Do not mount the web UI at /ui"),
+    no_ui: bool = typer.Option(False, "--no-ui", help="Do not mount the web UI at /ui", metavar=""),
     generator: Optional[str] = GeneratorOpt,
     llm_model_path: Optional[Path] = ModelPathOpt,
 ):
@@ -161,7 +193,7 @@ def serve(
         _fail(exc)
 
 
-@app.command()
+@command()
 def ui(
     host: str = typer.Option("127.0.0.1", help="Interface to bind (default: this machine only)"),
     port: int = typer.Option(7860, min=1, max=65535),
@@ -179,7 +211,7 @@ def ui(
         _fail(exc)
 
 
-@app.command()
+@command()
 def loadtest(
     clients: int = typer.Option(20, min=1, max=1000, help="Concurrent clients"),
     seconds: float = typer.Option(60, min=1, help="Duration"),
@@ -195,7 +227,7 @@ def loadtest(
 SQUAD = Path("../shared/datasets/squad2-open")
 
 
-@app.command("train-reader")
+@command(name="train-reader")
 def train_reader(
     out: Path = typer.Option(Path("out/reader"), "--out", help="Folder for reader.onnx, tokenizer.json, reader.json"),
     gold: Path = typer.Option(SQUAD / "gold.jsonl", "--gold", help="Training questions (squad2-open gold.jsonl)"),
@@ -232,12 +264,12 @@ def eval_(ctx: typer.Context):
     raise typer.Exit(eval_main(ctx.args))
 
 
-@app.command()
+@command()
 def bench(
     out: Path = typer.Option(Path("out/bench"), "--out", help="Folder for bench.json, bench.md and the plot"),
-    quick: bool = typer.Option(False, "--quick", help="The CI version: under 3 minutes, fails on wide misses"),
+    quick: bool = typer.Option(False, "--quick", metavar="", help="The CI version: under 3 minutes, fails on wide misses"),
     work: Optional[Path] = typer.Option(None, "--work", help="Scratch folder for corpora and stores (default OUT/work)"),
-    fresh: bool = typer.Option(False, "--fresh", help="Rebuild the big stores even when a previous run left them"),
+    fresh: bool = typer.Option(False, "--fresh", metavar="", help="Rebuild the big stores even when a previous run left them"),
 ):
     """Measure ingestion vs naive llama-index, re-ingest, query latency at scale, recall, cold start, memory."""
     from bench.runner import BenchError, run_bench

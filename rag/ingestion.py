@@ -52,7 +52,8 @@ class IngestReport:
     def summary(self) -> str:
         return (f"added {len(self.added)}, updated {len(self.updated)}, removed {len(self.removed)}, "
                 f"unchanged {len(self.unchanged)}, skipped {len(self.skipped)} "
-                f"({self.chunks_embedded} chunks embedded in {self.seconds:.1f} s)")
+                f"({self.chunks_embedded} chunk{'' if self.chunks_embedded == 1 else 's'} embedded "
+                f"in {self.seconds:.1f} s)")
 
 
 def plan(docs: list[Document], catalog: dict[str, DocumentInfo], root: str, prune: bool):

@@ -115,7 +115,9 @@ def load_documents(root: Path, doc_id_base: Path | None = None) -> tuple[list[Do
         except LoadError as exc:
             skipped.append(Skipped(str(path), str(exc)))
     # Repetition across documents is a corpus-level signal, so it is computed first.
-    repeated = repeated_templates(texts.values())
+    # Identical copies count once: a duplicate upload must not turn its original's
+    # headline into "boilerplate" and change the original's title.
+    repeated = repeated_templates(dict.fromkeys(texts.values()))
     docs = [make_document(path, text, repeated, base) for path, text in texts.items()]
     return docs, skipped
 

@@ -16,12 +16,12 @@ from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
+from rag import generations
 from rag.composing import compose_answer
 from rag.config import Config
 from rag.doctor import check_store, rebuild_keywords
 from rag.embedding import Embedder
 from rag.errors import InputError, NotReadyError, StoreLockedError
-from rag.ingestion import IngestReport, ingest_path
 from rag.keyword_index import KeywordIndex
 from rag.locking import WriteLock
 from rag.memory import release_freed_memory
@@ -30,9 +30,9 @@ from rag.retrieval import Evidence, HybridRetriever
 from rag.store import ChunkStore, as_store_error
 from rag.timing import stage
 from rag.types import Answer, DocumentInfo, Filters
+from rag.writing import JOURNAL, StoreWriting
 
 log = logging.getLogger(__name__)
-JOURNAL = "ingest.journal"
 READER_CHECK_S = 2.0  # how stale a reader's BM25 index may get after an unseen write
 # Answering frees its temporaries into glibc's heap, which keeps them: without a trim
 # now and then, a process's heap grew 226 -> 269 MB over 1,000 asks (see memory.py).
@@ -60,8 +60,18 @@ def clean_question(question: str, max_chars: int) -> str:
     return text
 
 
-class RAG:
-    """A store, and the stages that fill and question it."""
+def check_top_k(top_k) -> int | None:
+    """`top_k` as given (None: the configured one), or InputError unless 1..50."""
+    if top_k is None:
+        return None
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 1 <= top_k <= 50:
+        raise InputError(f"top_k must be a whole number from 1 to 50, not {str(top_k)[:20]!r}")
+    return top_k
+
+
+class RAG(StoreWriting):
+    """A store, and the stages that fill and question it. Asks read the current
+    index while a writer in the same process builds the next one (see rag.writing)."""
 
     def __init__(self, config: Config, embedder: Embedder | None = None):
         self.config = config
@@ -70,26 +80,36 @@ class RAG:
         self._next_catalog_check = 0.0  # see _refresh_keywords_for_reading
         self._asks = 0
         self._has_chunks = False  # seen non-empty; a store emptied later answers with refusals
+        self._init_writing()
 
     @classmethod
-    def open(cls, store: str | Path | None = None, config: Config | None = None, **overrides) -> "RAG":
-        """Open (or create) the store; `overrides` are Config fields."""
+    def open(cls, store: "str | Path | Config | None" = None, config: Config | None = None,
+             embedder: Embedder | None = None, **overrides) -> "RAG":
+        """Open (or create) the store: `RAG.open(config)`, or `RAG.open(store=".rag")`
+        with `overrides` as Config fields."""
+        if isinstance(store, Config):
+            store, config = None, store
         config = (config or Config.from_env()).with_(store=store, **overrides)
-        return cls(config)
+        return cls(config, embedder)
+
+    @staticmethod
+    def require_store(config: Config) -> None:
+        """InputError unless `config.store` already exists (asking must not create one)."""
+        if not config.server_mode and not Path(config.store).is_dir():
+            raise InputError(f"there is no store at {config.store}: create it with `rag ingest FOLDER --store {config.store}`")
 
     @cached_property
     def store(self) -> ChunkStore:
-        store = ChunkStore(self.config, self.embedder.name, self.embedder.dim)
+        self._generation_seen = generations.pointer_mtime(self.config.store)
+        store = self._open_store(generations.current(self.config.store))
         if (Path(self.config.store) / JOURNAL).exists():
             self._repair_after_crash(store)
         return store
 
     @cached_property
     def keywords(self) -> KeywordIndex:
-        index = KeywordIndex(Path(self.config.store) / "bm25")
-        index.load()
+        index = self._loaded_keywords(self.store)
         self._keywords_on_disk = index.fingerprint
-        self._refresh_keywords(index)
         return index
 
     @cached_property
@@ -108,62 +128,30 @@ class RAG:
     def retriever(self) -> HybridRetriever:
         return HybridRetriever(self.store, self.keywords, self.embedder, self.config)
 
-    # --- writing -------------------------------------------------------------------
-    def ingest(self, path: str | Path | None = None, rebuild: bool = False, progress: bool = False) -> IngestReport:
-        """Add, update and remove documents so the store matches the files under `path`."""
-        path = Path(path or self.config.corpus)
-        with WriteLock(self.config.store):
-            self._has_chunks = False
-            if rebuild:
-                self.store.drop()
-                self.__dict__.pop("store", None)
-                self.keywords.rebuild([])
-            store = self.store  # opened (and repaired) before this ingest's journal exists
-            # Another process may have written the store since our index was loaded: the
-            # incremental update below must start from the index of the store as it is.
-            self._refresh_keywords(self.keywords)
-            journal = Path(self.config.store) / JOURNAL
-            try:
-                journal.write_text(str(time.time()))
-                if self.keywords.fingerprint != self._keywords_on_disk:
-                    # Rebuilt in memory (a failed save, a stale index): save it, as the
-                    # ingest below saves only when documents change.
-                    self.keywords.save(self.keywords.fingerprint)
-                report = ingest_path(path, store, self.keywords, self.embedder, self.config, progress)
-                self._keywords_on_disk = self.keywords.fingerprint
-            except Exception as exc:  # disk full, read-only: a StoreError; the journal stays
-                error = as_store_error(exc, self.config.store)
-                if error is None or error is exc:
-                    raise
-                raise error from exc
-            journal.unlink(missing_ok=True)
-        return report
+    def _open_store(self, generation: int) -> ChunkStore:
+        config = self.config.with_(collection=generations.collection_name(self.config.collection, generation))
+        return ChunkStore(config, self.embedder.name, self.embedder.dim)
 
-    def delete(self, doc_id: str) -> bool:
-        """Remove one document; False when it was not stored."""
-        with WriteLock(self.config.store):
-            if doc_id not in self.store.catalog_entries([doc_id]):
-                return False
-            self._refresh_keywords(self.keywords)  # another process may have written the store
-            self.store.forget_document(doc_id)
-            self.store.delete_chunks(self.store.chunk_ids_of(doc_id))
-            self.keywords.replace([doc_id], [])
-            self.keywords.save(self.store.fingerprint())
-            self._keywords_on_disk = self.keywords.fingerprint
-        return True
+    def _loaded_keywords(self, store: ChunkStore) -> KeywordIndex:
+        """A new BM25 index object as saved beside `store`, rebuilt when it disagrees
+        with the catalog. New, never updated in place: asks may be reading the old one."""
+        index = KeywordIndex(generations.keyword_dir(self.config.store, self.generation_of(store)))
+        index.load()
+        if index.fingerprint != store.fingerprint():
+            log.info("BM25 index out of date; rebuilding from the store")
+            rebuild_keywords(store, index)
+        return index
 
-    def check(self, repair: bool = True) -> list[str]:
-        """Verify the store's invariants (and repair them); returns what was found."""
-        with WriteLock(self.config.store):
-            # The index as saved: `self.keywords` may have been rebuilt in memory on open,
-            # which would hide a stale or tampered index on disk.
-            index = KeywordIndex(Path(self.config.store) / "bm25")
-            index.load()
-            messages = check_store(self.store, index, repair)
-            if repair:
-                self.__dict__.pop("keywords", None)
-                self.__dict__.pop("retriever", None)
-            return messages
+    def generation_of(self, store: ChunkStore) -> int:
+        name, base = store.config.collection, self.config.collection
+        return 0 if name == base else int(name.rsplit("-g", 1)[1])
+
+    def _publish(self, store: ChunkStore, index: KeywordIndex) -> None:
+        """Asks from now on read `store` and `index`; asks in flight finish on the old ones."""
+        self.__dict__.update(store=store, keywords=index,
+                             retriever=HybridRetriever(store, index, self.embedder, self.config))
+        self._keywords_on_disk = index.fingerprint
+        self._generation_seen = generations.pointer_mtime(self.config.store)
 
     # --- reading -------------------------------------------------------------------
     def documents(self) -> list[DocumentInfo]:
@@ -194,10 +182,12 @@ class RAG:
             raise InputError(f"unknown generator {generator!r}: use one of {', '.join(GENERATORS)}")
         t0 = time.perf_counter()
         question = clean_question(question, self.config.max_question_chars)
+        top_k = check_top_k(top_k)
         if not self._has_chunks:  # counting costs ~6 ms at 100k chunks: once is enough
             if self.is_empty():
                 raise NotReadyError("the store is empty: run `rag ingest corpus/` first")
             self._has_chunks = True
+        filters, notes = self._checked_filters(filters)
         timings: dict[str, float] = {}
         top_k = top_k or self.config.top_k
         qvec, pool = self._retrieve_pool(question, max(top_k, self.config.rerank_pool), filters, timings)
@@ -210,11 +200,35 @@ class RAG:
         self._asks += 1
         if self._asks % TRIM_EVERY_ASKS == 0:  # after the clock: no answer waits for it
             release_freed_memory()
-        yield replace(answer, timings_ms=timings, query=question)
+        yield replace(answer, timings_ms=timings, query=question, notes=notes)
+
+    def _checked_filters(self, filters: Filters | None) -> tuple[Filters | None, tuple[str, ...]]:
+        """Filters validated like any caller's input, and what the answer should say
+        about them. A document id that is not stored is an error, not an empty search."""
+        if filters is None:
+            return None, ()
+        filters = Filters.parse(list(filters.doc_ids), filters.published_from, filters.published_to)
+        if filters is None:
+            return None, ()
+        chosen = self.store.catalog_entries(filters.doc_ids) if filters.doc_ids else {}
+        missing = set(filters.doc_ids) - set(chosen)
+        if missing:
+            raise InputError(f"no such document: {', '.join(sorted(missing))[:200]}")
+        if not filters.by_date:
+            undated = 0
+        elif chosen:
+            undated = sum(1 for info in chosen.values() if not info.published)
+        else:
+            undated = self.store.undated_count()
+        if undated:
+            plural = "document was" if undated == 1 else "documents were"
+            return filters, (f"{undated} undated {plural} not searched (a date filter skips documents without a date)",)
+        return filters, ()
 
     def _retrieve_pool(self, question: str, n: int, filters: Filters | None, timings: dict):
         try:
-            return self.retrieve(question, n, filters, timings)
+            with self._reading(self.store):
+                return self.retrieve(question, n, filters, timings)
         except Exception as exc:  # Chroma failing to read (I/O error, damaged files): a StoreError
             error = as_store_error(exc, self.config.store, reading=True)
             if error is None:
@@ -247,32 +261,48 @@ class RAG:
         generated = yield from generate_with_llm(question, evidence, self.config.with_(generator=generator), timings)
         return replace(generated, confidence=answer.confidence)
 
+    def standalone_question(self, history: list, question: str, generator: str | None = None) -> str:
+        """The question made self-contained using earlier turns: questions, or
+        (question, answer) pairs, oldest first."""
+        if not history:
+            return question
+        from rag.followup import rewrite
+
+        turns = [h if isinstance(h, str) else tuple(h) for h in history]
+        return rewrite(turns, question, self.config.with_(generator=generator)) or question
+
     # --- upkeep --------------------------------------------------------------------
     def _refresh_keywords_for_reading(self) -> None:
-        """`_refresh_keywords` for queries, without reading the whole catalog each time
-        (at 20k documents that read costs ~0.3 s). An index saved by any writer of this
-        store folder is seen at once (its pointer file changes); other changes (another
-        replica writing a Chroma server, a writer that died) are checked for at most
-        every READER_CHECK_S seconds, or 20x the check's own duration if longer."""
+        """Pick up what other writers did, without reading the whole catalog each ask
+        (at 20k documents that read costs ~0.3 s). A rebuild's switch or an index saved
+        by any writer of this store folder is seen at once (their pointer files change);
+        other changes (another replica writing a Chroma server, a writer that died) are
+        checked for at most every READER_CHECK_S seconds, or 20x the check's duration.
+        This process's own writer publishes its results itself."""
+        if self.writing_now:
+            return
+        if generations.pointer_mtime(self.config.store) != self._generation_seen:
+            # Another process rebuilt the store. Never wait for this process's writer:
+            # it publishes what it switches to itself.
+            if self._write_mutex.acquire(blocking=False):
+                try:
+                    store = self._open_store(generations.current(self.config.store))
+                    self._publish(store, self._loaded_keywords(store))
+                finally:
+                    self._write_mutex.release()
+            return
         index = self.keywords
         if not index.is_stale_on_disk() and time.monotonic() < self._next_catalog_check:
             return
         t0 = time.monotonic()
-        self._refresh_keywords(index)
+        if index.is_stale_on_disk() or index.fingerprint != self.store.fingerprint():
+            self._publish(self.store, self._loaded_keywords(self.store))
         self._next_catalog_check = time.monotonic() + max(READER_CHECK_S, 20 * (time.monotonic() - t0))
-
-    def _refresh_keywords(self, index: KeywordIndex) -> None:
-        if index.is_stale_on_disk():
-            index.load()
-            self._keywords_on_disk = index.fingerprint
-        if index.fingerprint != self.store.fingerprint():
-            log.info("BM25 index out of date; rebuilding from the store")
-            rebuild_keywords(self.store, index)
 
     def _repair_after_crash(self, store: ChunkStore) -> None:
         try:
             with WriteLock(self.config.store):
-                index = KeywordIndex(Path(self.config.store) / "bm25")
+                index = KeywordIndex(generations.keyword_dir(self.config.store, self.generation_of(store)))
                 index.load()
                 for message in check_store(store, index, repair=True):
                     log.warning("store repaired after an interrupted ingest: %s", message)

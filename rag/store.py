@@ -108,6 +108,10 @@ class ChunkStore:
         got = self.docs.get(ids=list(dict.fromkeys(doc_ids)), include=["metadatas"])
         return {i: _info(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
 
+    def undated_count(self) -> int:
+        """How many stored documents state no publication date."""
+        return len(self.docs.get(where={"published": ""}, include=[])["ids"])
+
     def record_document(self, info: DocumentInfo) -> None:
         """Mark a document version done: call only after all its chunks are stored."""
         meta = {"content_hash": info.content_hash, "title": info.title, "published": info.published or "",

@@ -5,8 +5,15 @@ is the one JSON shape they all share.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from typing import Any
+
+from rag.errors import InputError
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+MAX_FILTER_DOCS = 1000
 
 
 @dataclass(frozen=True)
@@ -95,10 +102,12 @@ class Answer:
     # grounding check dropped (uncited, or not supported by the passage they cite).
     raw_text: str = ""
     dropped_sentences: int = 0
+    # What the caller should know about the search itself ("2 undated documents were not searched").
+    notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """The public JSON form, the same on every surface."""
-        return {
+        """The public JSON form, the same on every surface; `notes` when there are any."""
+        out: dict[str, Any] = {
             "text": self.text,
             "answerable": self.answerable,
             "answer_text": self.answer_text,
@@ -110,6 +119,17 @@ class Answer:
             "raw_text": self.raw_text,
             "dropped_sentences": self.dropped_sentences,
         }
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+    def public_dict(self) -> dict[str, Any]:
+        """`to_dict()` with each citation's source reduced to its file name: the shape
+        stays the same, a server's folders are not disclosed."""
+        out = self.to_dict()
+        for c in out["citations"]:
+            c["source"] = c["source"].replace("\\", "/").rsplit("/", 1)[-1] if c.get("source") else ""
+        return out
 
 
 REFUSAL_TEXT = "The corpus does not contain an answer to this question."
@@ -127,6 +147,13 @@ class DocumentInfo:
     n_chunks: int
     root: str = ""  # the folder it was ingested from: removal is scoped to it
 
+    def public_dict(self) -> dict[str, Any]:
+        """As JSON, without the server's folders."""
+        out = asdict(self)
+        out["source"] = self.source.replace("\\", "/").rsplit("/", 1)[-1] if self.source else ""
+        out.pop("root", None)
+        return out
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -139,3 +166,47 @@ class Filters:
     @property
     def empty(self) -> bool:
         return not (self.doc_ids or self.published_from or self.published_to)
+
+    @property
+    def by_date(self) -> bool:
+        return bool(self.published_from or self.published_to)
+
+    @classmethod
+    def parse(cls, doc_ids: Any = None, published_from: Any = None, published_to: Any = None) -> "Filters | None":
+        """Validated filters from untrusted input (CLI, REST, UI), or None when nothing
+        restricts the search. InputError, with a one-line message, on anything else:
+        doc ids must be a list of strings, dates strict YYYY-MM-DD, from <= to."""
+        ids = _doc_ids(doc_ids)
+        since, until = _iso_day(published_from, "published_from"), _iso_day(published_to, "published_to")
+        if since and until and since > until:
+            raise InputError(f"published_from ({since}) is after published_to ({until})")
+        filters = cls(ids, since, until)
+        return None if filters.empty else filters
+
+
+def _doc_ids(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    # A bare string is a list of characters to Python: refuse it rather than guess.
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise InputError("doc_ids must be a list of document ids")
+    if not all(isinstance(v, str) for v in value):
+        raise InputError("doc_ids must be a list of strings")
+    if len(value) > MAX_FILTER_DOCS:
+        raise InputError(f"doc_ids may name at most {MAX_FILTER_DOCS} documents")
+    return tuple(dict.fromkeys(v.strip() for v in value if v.strip()))
+
+
+def _iso_day(value: Any, name: str) -> str | None:
+    """A real calendar day written YYYY-MM-DD, or None for nothing."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"{name} must be a date as YYYY-MM-DD, not a {type(value).__name__}")
+    text = value.strip()
+    try:
+        if not _ISO_DAY.fullmatch(text):
+            raise ValueError
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise InputError(f"{name} must be a real date as YYYY-MM-DD, not {text[:20]!r}") from None

@@ -163,3 +163,64 @@ def test_rebuild_starts_over(fresh_rag):
     assert fresh_rag.check(repair=False) == []
     assert set(fresh_rag.keywords.chunk_ids) == {i for i, *_ in fresh_rag.store.scan()}
     assert fresh_rag.ask(COMMITMENT).answerable
+
+
+def test_an_interrupted_rebuild_leaves_the_old_index_answering(fresh_rag, monkeypatch):
+    import rag.writing
+    from rag.pipeline import RAG
+
+    fresh_rag.ingest()
+    before = fresh_rag.ask(COMMITMENT)
+    real = rag.writing.ingest_path
+
+    def dies_halfway(path, store, *args):
+        real(Path(path) / "000_706a5f9b3ca919df.txt", store, *args)  # some of the new index exists
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(rag.writing, "ingest_path", dies_halfway)
+    with pytest.raises(SystemExit):
+        fresh_rag.ingest(rebuild=True)
+    monkeypatch.undo()
+    for reader in (fresh_rag, RAG.open(fresh_rag.config, embedder=fresh_rag.embedder)):  # this process, and a new one
+        assert len(reader.documents()) == 5
+        assert reader.ask(COMMITMENT).citations == before.citations
+    report = fresh_rag.ingest(rebuild=True)  # the next rebuild clears the leftovers and switches
+    assert len(report.added) == 5 and fresh_rag.check(repair=False) == []
+    names = {c.name for c in fresh_rag.store.client.list_collections()}
+    assert names == {"rag-g1_chunks", "rag-g1_docs"}  # the old generation is gone after the switch
+    assert not (Path(fresh_rag.config.store) / "bm25").exists()
+
+
+def test_asks_are_answered_throughout_a_rebuild(fresh_rag):
+    import threading
+
+    fresh_rag.ingest()
+    answers, errors, done = [], [], threading.Event()
+
+    def ask_until_done():
+        while not done.is_set():
+            try:
+                answers.append(fresh_rag.ask(COMMITMENT))
+            except Exception as exc:  # noqa: BLE001 - collected, asserted below
+                errors.append(exc)
+
+    asker = threading.Thread(target=ask_until_done)
+    asker.start()
+    try:
+        fresh_rag.ingest(rebuild=True)
+    finally:
+        done.set()
+        asker.join(60)
+    assert errors == []
+    assert len(answers) >= 2 and all(a.answerable and a.citations for a in answers)
+
+
+def test_warm_up_loads_the_ingest_model_in_the_background(built_rag):
+    from rag.embedding import Embedder
+    from rag.pipeline import RAG
+
+    cold = RAG.open(built_rag.config, embedder=Embedder())
+    thread = cold.warm_up()
+    assert thread.daemon  # serving starts at once; the first upload no longer pays for the load
+    thread.join(120)
+    assert "bulk_model" in cold.embedder.__dict__ and "retriever" in cold.__dict__

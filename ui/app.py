@@ -14,8 +14,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home
 
 import gradio as gr  # noqa: E402
 
-from rag import serving  # noqa: E402
 from rag.errors import RagError  # noqa: E402
+from rag.uploads import supported_types  # noqa: E402
 from ui import handlers, render  # noqa: E402
 
 CSS = """
@@ -40,14 +40,13 @@ a.cite {text-decoration: none; font-weight: 600; padding: 0 1px;}
 .src-empty, .src-refusal {color: var(--body-text-color-subdued); padding: 12px;
   border: 1px dashed var(--border-color-primary); border-radius: 10px;}
 .src-refusal b {color: #8a4b00;}
-#documents table, #documents td, #documents th {font-family: var(--font) !important;}
+#documents, #documents * {font-family: var(--font) !important;}
 """
 TITLE = "Ask the documents"
 EXAMPLES = [
     "How much has Alibaba committed to AI and cloud infrastructure over three years?",
     "Which upcoming Meta AI model is reportedly being trained partly on Alibaba's Qwen?",
 ]
-UPLOAD_TYPES = [".txt", ".md", ".markdown", ".html", ".htm", ".pdf"]
 
 
 def theme():
@@ -75,7 +74,8 @@ def _chat_tab(rag):
     turns = gr.State([])
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            chatbot = gr.Chatbot(label="Conversation", height=480, latex_delimiters=[], elem_id="chat",
+            # No visible label: Gradio draws it over the messages once they scroll.
+            chatbot = gr.Chatbot(label="Conversation", show_label=False, height=480, latex_delimiters=[], elem_id="chat",
                                  feedback_options=None, buttons=["copy_all"],
                                  placeholder="Ask a question about the documents.")
             searched = gr.Markdown(label="Searched for", elem_id="searched")
@@ -103,11 +103,12 @@ def _documents_tab(rag):
     table = gr.Dataframe(headers=["Title", "Published", "Chunks", "Document id"], interactive=False,
                          wrap=True, label="Ingested documents", elem_id="documents")
     with gr.Row():
-        upload = gr.File(label="Upload .txt, .md, .html or .pdf (at most 20 MB)", file_types=UPLOAD_TYPES, scale=3,
-                         elem_id="upload")
+        # No file_types: Gradio would drop another type silently ("Choose a file first");
+        # the upload flow names the supported types instead.
+        upload = gr.File(label=f"Upload a file: {supported_types()} (at most 20 MB)", scale=3, elem_id="upload")
         with gr.Column(scale=2):
             add = gr.Button("Add to the index", variant="primary")
-            chosen = gr.Dropdown([], label="Document", scale=2)
+            chosen = gr.Dropdown([], label="Document", scale=2, elem_id="doc-choice")
             with gr.Row():
                 remove = gr.Button("Delete", variant="stop")
                 rebuild = gr.Button("Re-index folders")
@@ -153,11 +154,10 @@ def build_ui(rag) -> gr.Blocks:
 def _ask_json(rag, question: str, top_k: int = 0) -> dict:
     """API-only: the Answer JSON (same shape as REST), or {"error": message}."""
     try:
-        with serving.lock_for(rag).reading():
-            answer = rag.ask(question, top_k=int(top_k) or None)
+        answer = rag.ask(question, top_k=int(top_k) or None)
     except RagError as exc:
         return {"error": handlers.user_message(exc)}
-    return serving.public_answer(answer)
+    return answer.public_dict()
 
 
 def _auth():
@@ -180,15 +180,14 @@ def mount_ui(app, rag, path: str = "/ui"):
 def launch(host: str = "127.0.0.1", port: int = 7860, store=None, rag=None, **launch_kwargs):
     """`rag ui`: ingest corpus/ first when the store is empty, then serve the UI."""
     if rag is None:
-        from rag.config import Config
         from rag.pipeline import RAG
 
-        rag = RAG(Config.from_env(store=store))
+        rag = RAG.open(store=store)
     if rag.is_empty():
         print(f"The store is empty; ingesting {rag.config.corpus}/ first…", flush=True)
-        report = serving.ensure_corpus(rag, progress=True)
+        report = rag.ingest_if_empty(progress=True)
         print(report.summary() if report else "already ingested", flush=True)
-    serving.warm_up(rag)
+    rag.warm_up()
     demo = _queued(build_ui(rag))
     return demo.launch(server_name=host, server_port=port, auth=_auth(), css=CSS, theme=theme(),
                        max_file_size="20mb", share=False, **launch_kwargs)

@@ -2,14 +2,14 @@
 they can be tested without a browser. Library errors become visible messages here."""
 from __future__ import annotations
 
-import copy
 import os
+import shutil
 from pathlib import Path
 
-from rag import serving
 from rag.errors import InputError, NotReadyError, RagError, StoreLockedError
 from rag.loading import MAX_FILE_BYTES
-from rag.types import Answer
+from rag.types import Answer, Filters
+from rag.uploads import UploadTooLarge, supported_types
 from ui import render
 
 READ_CHUNK = 1024 * 1024
@@ -41,32 +41,17 @@ def available_generators(config, env=None) -> list[str]:
     return names
 
 
-def with_generator(rag, generator: str | None):
-    """`rag` itself, or a shallow copy answering with another generator (it shares
-    the store, indexes and model; only `config.generator` differs)."""
-    if not generator or generator == rag.config.generator:
-        return rag
-    variants = rag.__dict__.setdefault("_variants", {})
-    if generator not in variants:
-        rag.retriever  # build the shared parts once, before copying
-        serving.lock_for(rag)  # ... the lock too: the copy must share it
-        variant = copy.copy(rag)
-        variant.config = rag.config.with_(generator=generator)
-        variants[generator] = variant
-    return variants[generator]
-
-
 def ask_stream(rag, question: str, turns: list, top_k, generator, doc_ids, since, until):
     """Yield (bubble markdown, sources html, searched-for markdown, Answer | None)
     while the answer streams; errors come out as a notice bubble."""
     try:
-        filters = serving.make_filters(doc_ids or (), since, until)
-        engine = with_generator(rag, generator)
-        query = serving.standalone_question(list(turns), question, engine.config)
+        filters = Filters.parse(list(doc_ids or ()), since, until)
+        generator = generator or None
+        query = rag.standalone_question(list(turns), question, generator)
         searched = render.searched_for(question, query)
         yield render.partial_markdown("Searching the documents…"), render.sources_html(None), searched, None
         text = ""
-        for piece in _pieces(engine, rag, query, int(top_k) if top_k else None, filters):
+        for piece in _pieces(rag, query, int(top_k) if top_k else None, filters, generator):
             if isinstance(piece, Answer):
                 yield render.answer_markdown(piece), render.sources_html(piece), searched, piece
                 return
@@ -76,16 +61,16 @@ def ask_stream(rag, question: str, turns: list, top_k, generator, doc_ids, since
         yield render.notice_markdown(user_message(exc)), render.sources_html(None), "", None
 
 
-def _pieces(engine, rag, query, top_k, filters):
-    """The answer stream under the shared read lock; on an empty store, ingest the
-    corpus first (lazily, with a notice) and try once more."""
+def _pieces(rag, query, top_k, filters, generator):
+    """The answer stream; on an empty store, ingest the corpus first (lazily, with a
+    notice) and try once more."""
     try:
-        yield from serving.stream_locked(engine, query, top_k, filters)
+        yield from rag.stream(query, top_k, filters, generator)
     except NotReadyError:
         yield "(The store is empty: ingesting the corpus first…) "
-        if serving.ensure_corpus(rag) is None and rag.is_empty():
+        if rag.ingest_if_empty() is None and rag.is_empty():
             raise
-        yield from serving.stream_locked(engine, query, top_k, filters)
+        yield from rag.stream(query, top_k, filters, generator)
 
 
 def chat(rag, message: str, history: list, turns: list, top_k, generator, doc_ids, since, until):
@@ -114,52 +99,64 @@ def doc_ids(rag) -> list[str]:
 
 
 def upload(rag, file_path: str | None, progress=None, max_bytes: int = MAX_FILE_BYTES) -> str:
-    """Copy one uploaded file into the upload folder and ingest it; a status message."""
+    """Copy one uploaded file into the upload folder and ingest it; a status message.
+    Gradio's temporary copy is removed whatever happens: uploads live only in the store."""
     if not file_path:
-        return "Choose a file first."
+        return f"Choose a file first ({supported_types()})."
     source = Path(file_path)
     try:
-        name = serving.safe_upload_name(source.name)
         if source.stat().st_size > max_bytes:
-            raise serving.UploadTooLarge(f"{source.name} is larger than {max_bytes // (1024 * 1024)} MB")
+            raise UploadTooLarge(f"{source.name} is larger than {max_bytes // (1024 * 1024)} MB")
         _step(progress, 0.1, "Saving the file…")
         with open(source, "rb") as f:
-            chunks = iter(lambda: f.read(READ_CHUNK), b"")
-            target = serving.save_upload(serving.upload_dir(rag.config), name, chunks, max_bytes)
-        _step(progress, 0.3, "Embedding and indexing…")
-        report = serving.ingest_uploads(rag)
+            job = rag.start_upload(source.name, iter(lambda: f.read(READ_CHUNK), b""), max_bytes)
+        _step(progress, 0.3, "Embedding and indexing… (questions are still answered meanwhile)")
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
     except RagError as exc:
-        return f"❌ {user_message(exc)}"
-    skipped = next((s.reason for s in report.skipped if Path(s.path).name == target.name), None)
-    if skipped:
-        target.unlink(missing_ok=True)
-        return f"❌ {name} could not be ingested: {skipped}"
+        return f"Error: {user_message(exc)}"
+    finally:
+        remove_temporary_copy(source)
     _step(progress, 1.0, "Done")
-    return f"✅ {name}: {report.summary()}"
+    return f"Added {job.filename}: {job.result.summary}"
+
+
+def remove_temporary_copy(path: Path) -> None:
+    """Delete Gradio's copy of an upload (and its per-upload folder) when it lies in
+    Gradio's temporary folder; any other path is left alone."""
+    from gradio.utils import get_upload_folder
+
+    cache = Path(get_upload_folder()).resolve()
+    path = path.resolve()
+    if not path.is_relative_to(cache) or path == cache:
+        return
+    path.unlink(missing_ok=True)
+    if path.parent != cache:  # Gradio keeps each upload in a folder named by its hash
+        shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def delete(rag, doc_id: str | None) -> str:
     if not doc_id:
         return "Choose a document to delete."
     try:
-        return f"🗑 Deleted {doc_id}." if serving.delete_document(rag, doc_id) else f"No document {doc_id}."
+        return f"Deleted {doc_id}." if rag.delete_document(doc_id) else f"No document {doc_id}."
     except RagError as exc:
-        return f"❌ {user_message(exc)}"
+        return f"Error: {user_message(exc)}"
 
 
 def reindex(rag, progress=None) -> str:
     """Bring the store in line with the corpus folder and the upload folder."""
     lines = []
     try:
-        for i, folder in enumerate((Path(rag.config.corpus), serving.upload_dir(rag.config))):
+        for i, folder in enumerate((Path(rag.config.corpus), rag.upload_dir)):
             if folder.is_dir():
                 _step(progress, 0.05 + 0.45 * i, f"Indexing {folder.name}/…")
-                with serving.lock_for(rag).writing():
-                    lines.append(f"{folder.name}/: {rag.ingest(folder, progress=progress is not None).summary()}")
+                lines.append(f"{folder.name}/: {rag.ingest(folder, progress=progress is not None).summary()}")
     except RagError as exc:
-        return f"❌ {user_message(exc)}"
+        return f"Error: {user_message(exc)}"
     _step(progress, 1.0, "Done")
-    return "✅ Re-indexed. " + " · ".join(lines) if lines else "Nothing to index."
+    return "Re-indexed. " + " · ".join(lines) if lines else "Nothing to index."
 
 
 def _step(progress, fraction: float, desc: str) -> None:

@@ -13,41 +13,18 @@ import json
 import secrets
 import time
 import weakref
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 
-from rag import serving
 from rag.errors import InputError, RagError
+from rag.schema import ChatIn, Message, message_text
 from rag.server.rest import acquire_slot, release_slot, status_of
 from rag.types import Answer
 
 MODEL = "rag"
 router = APIRouter(prefix="/v1")
-
-
-class Message(BaseModel):
-    role: str
-    content: str | list[dict[str, Any]] | None = None
-
-
-class ChatIn(BaseModel):
-    model: str | None = MODEL
-    messages: list[Message] = Field(min_length=1, max_length=200)
-    stream: bool = False
-    # Extensions (pass with the OpenAI client's `extra_body`).
-    top_k: int | None = Field(None, ge=1, le=50)
-    filters: dict[str, Any] | None = None
-
-
-def text_of(message: Message) -> str:
-    """The text of a message whose content is a string or a list of typed parts."""
-    if isinstance(message.content, str):
-        return message.content
-    return " ".join(str(p.get("text", "")) for p in message.content or [] if p.get("type") == "text")
 
 
 def split_messages(messages: list[Message]) -> tuple[list[tuple[str, str]], str]:
@@ -57,11 +34,11 @@ def split_messages(messages: list[Message]) -> tuple[list[tuple[str, str]], str]
         raise InputError("the last message must come from the user")
     turns: list[tuple[str, str]] = []
     for m in messages[:-1]:
-        if m.role == "user" and text_of(m).strip():
-            turns.append((text_of(m), ""))
+        if m.role == "user" and message_text(m).strip():
+            turns.append((message_text(m), ""))
         elif m.role == "assistant" and turns and not turns[-1][1]:
-            turns[-1] = (turns[-1][0], text_of(m))
-    return turns, text_of(messages[-1])
+            turns[-1] = (turns[-1][0], message_text(m))
+    return turns, message_text(messages[-1])
 
 
 def _next(iterator):
@@ -84,7 +61,7 @@ def _envelope(kind: str, cid: str, model: str, choice: dict, **extra) -> dict:
 
 
 def _extras(answer: Answer) -> dict:
-    public = serving.public_answer(answer)
+    public = answer.public_dict()
     return {"citations": public["citations"], "answerable": answer.answerable, "query": answer.query}
 
 
@@ -118,12 +95,11 @@ async def _start(body: ChatIn, request: Request):
     or a busy server fail here, while a proper status can still be sent."""
     rag = request.app.state.rag
     history, question = split_messages(body.messages)
-    f = body.filters or {}
-    filters = serving.make_filters(f.get("doc_ids") or (), f.get("published_from"), f.get("published_to"))
+    filters = body.filters.parse() if body.filters else None
     await acquire_slot(request.app)
     try:
-        query = await run_in_threadpool(serving.standalone_question, history, question, rag.config)
-        pieces = serving.stream_locked(rag, query, body.top_k, filters)
+        query = await run_in_threadpool(rag.standalone_question, history, question)
+        pieces = rag.stream(query, body.top_k, filters)
         return pieces, await run_in_threadpool(_next, pieces)
     except BaseException:
         release_slot(request.app)

@@ -16,45 +16,33 @@ import asyncio
 import logging
 import secrets
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, File, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from rag import serving
 from rag.errors import InputError, LLMError, NotReadyError, RagError, StoreLockedError
+from rag.schema import AskIn
+from rag.uploads import UnsupportedType, UploadJob, UploadTooLarge, safe_upload_name
 
 log = logging.getLogger(__name__)
 UPLOAD_CHUNK = 1024 * 1024
 MULTIPART_SLACK = 64 * 1024  # form boundaries and headers around the file itself
+MAX_JSON_BODY = 256 * 1024  # a question is at most 2,000 characters; 200 long turns fit easily
 
 
 class Busy(RagError):
     """Every ask slot stayed taken for longer than the allowed wait."""
 
 
-class FiltersIn(BaseModel):
-    doc_ids: list[str] = Field(default_factory=list, max_length=1000)
-    published_from: str | None = Field(None, description="YYYY-MM-DD, inclusive")
-    published_to: str | None = Field(None, description="YYYY-MM-DD, inclusive")
-
-
-class AskIn(BaseModel):
-    question: str
-    top_k: int | None = Field(None, ge=1, le=50)
-    filters: FiltersIn | None = None
-
-
 # --- errors --------------------------------------------------------------------------
 def status_of(exc: RagError) -> tuple[int, str, str]:
     """(HTTP status, error type, message safe to show) for a library error."""
-    if isinstance(exc, serving.UploadTooLarge):
+    if isinstance(exc, UploadTooLarge):
         return 413, "file_too_large", str(exc)
-    if isinstance(exc, serving.UnsupportedType):
+    if isinstance(exc, UnsupportedType):
         return 415, "unsupported_file_type", str(exc)
     if isinstance(exc, InputError):
         return 400, "invalid_request_error", str(exc)
@@ -84,20 +72,29 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(_request, exc: HTTPException):
-        kind = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        kinds = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+        kind = kinds.get(exc.status_code, "http_error")
         return error_response(exc.status_code, kind, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request, exc: RequestValidationError):
         # Only where and what, never the submitted value (it may be huge).
-        where = lambda e: ".".join(str(p) for p in e.get("loc", ())[1:]) or "body"  # noqa: E731
-        parts = [f"{where(e)}: {e.get('msg', '')}" for e in exc.errors()]
+        bad_json = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if bad_json is not None:
+            at = bad_json.get("loc", ("body", "?"))[-1]
+            reason = bad_json.get("ctx", {}).get("error", "malformed")
+            return error_response(400, "invalid_json", f"the body is not valid JSON: {reason} at character {at}")
+        parts = [f"{_field_of(e)}: {e.get('msg', '')}" for e in exc.errors()]
         return error_response(422, "invalid_request_error", "; ".join(parts[:5]) or "invalid request")
 
     @app.exception_handler(Exception)
     async def unexpected(_request, exc: Exception):
         log.exception("unexpected error", exc_info=exc)
         return error_response(500, "server_error", "internal server error")
+
+
+def _field_of(error: dict) -> str:
+    return ".".join(str(p) for p in error.get("loc", ())[1:]) or "body"
 
 
 # --- dependencies --------------------------------------------------------------------
@@ -139,77 +136,117 @@ async def ask_slot(request: Request):
         release_slot(request.app)
 
 
-def locked_ask(rag, question: str, top_k, filters):
-    with serving.lock_for(rag).reading():
-        return rag.ask(question, top_k=top_k, filters=filters)
-
-
 # --- routes --------------------------------------------------------------------------
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_token)])
 
 
 @router.post("/ask", summary="Answer a question from the documents, with citations")
 async def ask(body: AskIn, request: Request, rag=Depends(get_rag)):
-    f = body.filters or FiltersIn()
-    filters = serving.make_filters(f.doc_ids, f.published_from, f.published_to)
+    filters = body.filters.parse() if body.filters else None
     async with ask_slot(request):
-        answer = await run_in_threadpool(locked_ask, rag, body.question, body.top_k, filters)
-    return serving.public_answer(answer)
+        answer = await run_in_threadpool(rag.ask, body.question, body.top_k, filters)
+    return answer.public_dict()
 
 
 @router.get("/documents", summary="List the stored documents")
 async def list_documents(rag=Depends(get_rag)):
     docs = await run_in_threadpool(rag.documents)
-    return [serving.public_document(d) for d in docs]
+    return [d.public_dict() for d in docs]
 
 
-@router.post("/documents", status_code=201, summary="Upload and ingest one .txt/.md/.html/.pdf file")
+@router.post("/documents", status_code=201, summary="Upload and ingest one .txt/.md/.html/.pdf file",
+             responses={202: {"description": "still indexing: poll the job's `status_url`"}})
 async def upload_document(request: Request, file: UploadFile = File(...), rag=Depends(get_rag)):
-    name = serving.safe_upload_name(file.filename)  # 415 before anything is written
-    folder = serving.upload_dir(rag.config)
-    existed = (folder / name).exists()
+    safe_upload_name(file.filename)  # 415 before anything is written
     chunks = iter(lambda: file.file.read(UPLOAD_CHUNK), b"")
-    target = await run_in_threadpool(serving.save_upload, folder, name, chunks, request.app.state.max_upload)
-    try:
-        report = await run_in_threadpool(serving.ingest_uploads, rag)
-    except RagError:
-        if not existed:
-            target.unlink(missing_ok=True)
-        raise
-    return await run_in_threadpool(_upload_result, rag, target, report, existed)
+    job = await run_in_threadpool(rag.start_upload, file.filename, chunks, request.app.state.max_upload)
+    # Small files are indexed within the wait: 201 with the document. Longer ones: 202.
+    await run_in_threadpool(job.done.wait, request.app.state.upload_wait_s)
+    if job.state == "running":
+        return JSONResponse(job_json(job), status_code=202)
+    if job.error is not None:
+        raise job.error
+    return job_json(job)["result"]
 
 
-def _upload_result(rag, target: Path, report, existed: bool) -> dict:
-    """The stored document, or InputError (400) when the loader could not use the file."""
-    reason = next((s.reason for s in report.skipped if Path(s.path).name == target.name), None)
-    if reason is not None:
-        if not existed:
-            target.unlink(missing_ok=True)
-        raise InputError(f"the file could not be ingested: {reason}")
-    info = next((d for d in rag.documents() if d.doc_id == target.stem), None)
-    status = "added" if target.stem in report.added else "updated" if target.stem in report.updated else "unchanged"
-    return {"status": status, "document": serving.public_document(info) if info else None}
+@router.get("/jobs/{job_id}", summary="The state of an upload job")
+async def upload_job(job_id: str, rag=Depends(get_rag)):
+    job = rag.upload_jobs.get(job_id)
+    if job is None:
+        raise HTTPException(404, "no such job")
+    return job_json(job)
+
+
+def job_json(job: UploadJob) -> dict:
+    """A job as JSON: state, and the result or the error once finished."""
+    out: dict[str, object] = {"job_id": job.job_id, "file": job.filename, "state": job.state,
+                              "status_url": f"/v1/jobs/{job.job_id}"}
+    if job.result is not None:
+        doc = job.result.document
+        out["result"] = {"status": job.result.status, "document": doc.public_dict() if doc else None}
+    if job.error is not None:
+        status, kind, message = status_of(job.error)
+        out["error"] = {"message": message, "type": kind, "status": status}
+    return out
 
 
 @router.delete("/documents/{doc_id:path}", summary="Remove one document")
 async def delete_document(doc_id: str, rag=Depends(get_rag)):
-    if not await run_in_threadpool(serving.delete_document, rag, doc_id):
+    if not await run_in_threadpool(rag.delete_document, doc_id):
         raise HTTPException(404, "no such document")
     return {"deleted": doc_id}
 
 
-class UploadSizeGuard:
-    """413 before the body is read when an upload's declared size is already too large
-    (plain ASGI, so the mounted UI's event streams pass through untouched)."""
+class BodySizeGuard:
+    """413 before the body is read: uploads may be `limit` bytes, any other request
+    MAX_JSON_BODY. A declared Content-Length is checked up front; a chunked body is
+    counted as it arrives. Plain ASGI, so the mounted UI's streams pass untouched."""
 
     def __init__(self, app, limit: int):
         self.app, self.limit = app, limit
 
     async def __call__(self, scope, receive, send):
-        is_upload = scope["type"] == "http" and scope["method"] == "POST"
-        if is_upload and scope["path"].rstrip("/").endswith("/v1/documents"):
-            declared = dict(scope["headers"]).get(b"content-length", b"")
-            if declared.isdigit() and int(declared) > self.limit + MULTIPART_SLACK:
-                message = f"the file is larger than {self.limit // (1024 * 1024)} MB"
-                return await error_response(413, "file_too_large", message)(scope, receive, send)
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            return await self.app(scope, receive, send)
+        is_upload = scope["path"].rstrip("/").endswith("/v1/documents")
+        cap = self.limit + MULTIPART_SLACK if is_upload else MAX_JSON_BODY
+        declared = dict(scope["headers"]).get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > cap:
+            return await self._too_large(is_upload)(scope, receive, send)
+        await self.app(scope, self._counting(receive, cap), send)
+
+    def _too_large(self, is_upload: bool) -> JSONResponse:
+        if is_upload:
+            return error_response(413, "file_too_large", f"the file is larger than {self.limit // (1024 * 1024)} MB")
+        return error_response(413, "request_too_large", f"the request body is larger than {MAX_JSON_BODY // 1024} KB")
+
+    @staticmethod
+    def _counting(receive, cap: int):
+        seen = 0
+
+        async def counted():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > cap:
+                # HTTPException: FastAPI re-raises it as is from reading the body.
+                raise HTTPException(413, f"the request body is larger than {cap // 1024} KB")
+            return message
+        return counted
+
+
+def serve_docs_offline(app: FastAPI) -> None:
+    """/docs with Swagger UI's assets from the swagger-ui-bundle package: FastAPI's
+    default page loads them from a CDN, a blank page on an offline host."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+    from swagger_ui_bundle import swagger_ui_path
+
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="rag API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon-32x32.png")

@@ -18,6 +18,7 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from rag import generations
 from rag.chunking import chunk_document, chunk_id
 from rag.config import PACKAGED_MODEL, Config
 from rag.doctor import check_store
@@ -35,7 +36,8 @@ def open_store(store_dir: Path) -> ChunkStore:
     from chromadb.api.client import SharedSystemClient
 
     SharedSystemClient.clear_system_cache()
-    return ChunkStore(Config(store=Path(store_dir)), PACKAGED_MODEL, 384)
+    collection = generations.collection_name(Config.collection, generations.current(store_dir))
+    return ChunkStore(Config(store=Path(store_dir), collection=collection), PACKAGED_MODEL, 384)
 
 
 def all_chunks(store: ChunkStore) -> list[tuple[str, str, dict]]:
@@ -89,7 +91,7 @@ def audit(store_dir: Path, folder: Path | None = None, count_tokens=None, after_
         problems.append("the ingest journal is still there after a finished ingest")
     if orphans:
         problems.append(f"{len(orphans)} orphan chunk(s)")
-    keywords = KeywordIndex(store_dir / "bm25")
+    keywords = KeywordIndex(generations.keyword_dir(store_dir, generations.current(store_dir)))
     if not keywords.load() and rows:
         problems.append("no BM25 index on disk")
     kw_ids = Counter(keywords.chunk_ids)

@@ -18,6 +18,9 @@ its progress bar (documents stored), and the target moments are stratified over
              the next one is embedded), interpolated between bar updates;
   [1, 1.1)   after the last batch: old chunks deleted, removed documents, BM25 saved.
 A kill that would land after the run removed its journal is a miss and is retried.
+Every fourth killed run is `rag ingest --rebuild` (the old generation must stay whole
+and current), and before every second one a process deleting documents one by one is
+killed during one of its deletions.
 """
 from __future__ import annotations
 
@@ -25,11 +28,13 @@ import os
 import random
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from store_audit import ProgressRun, audit, output
+from store_audit import ENV, ProgressRun, audit, open_store, output
 
 from rag.pipeline import JOURNAL
 
@@ -114,9 +119,9 @@ def ingest_to_end(store: Path, folder: Path, logs: Path, name: str) -> str:
     return out
 
 
-def ingest_killed(store: Path, folder: Path, logs: Path, name: str, target: float) -> dict:
-    """Start `rag ingest` and SIGKILL it at `target` (see the module docstring)."""
-    run = ProgressRun(["ingest", str(folder), "--store", str(store)], logs, name)
+def ingest_killed(store: Path, folder: Path, logs: Path, name: str, target: float, rebuild: bool = False) -> dict:
+    """Start `rag ingest` (or `rag ingest --rebuild`) and SIGKILL it at `target` (see the module docstring)."""
+    run = ProgressRun(["ingest", str(folder), "--store", str(store), *(["--rebuild"] if rebuild else [])], logs, name)
     proc, journal_at, samples = run.proc, None, []
     where = "missed"
     while proc.poll() is None:
@@ -156,7 +161,37 @@ def ingest_killed(store: Path, folder: Path, logs: Path, name: str, target: floa
         _, err = output(proc)
         assert proc.returncode == 0 and "Traceback" not in err, err[-4000:]
         where = "missed"
-    return {"killed": killed, "where": where, "target": round(target, 3)}
+    return {"killed": killed, "where": where, "target": round(target, 3), **({"rebuild": True} if rebuild else {})}
+
+
+DELETER = """
+import sys
+from rag.pipeline import RAG
+rag = RAG.open(store=sys.argv[1])
+for doc_id in sys.argv[2:]:
+    print("deleting", doc_id, flush=True)
+    rag.delete(doc_id)
+"""
+
+
+def deletes_killed(store: Path, logs: Path, name: str, rng: random.Random) -> dict:
+    """Delete ~5% of the stored documents one by one in a subprocess; SIGKILL it during
+    (or just after) a randomly chosen one. The files stay, so the next ingest restores them."""
+    docs = sorted(d.doc_id for d in open_store(store).catalog().values())
+    victims = rng.sample(docs, max(2, len(docs) // 20))
+    at, delay = rng.randrange(len(victims)), rng.random() * 0.05
+    out_path = logs / f"{name}.out"
+    with open(out_path, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-c", DELETER, str(store), *victims], stdout=out,
+                                stderr=subprocess.STDOUT, env=ENV, cwd=logs)
+    while proc.poll() is None and out_path.read_text().count("deleting") <= at:
+        time.sleep(0.002)
+    time.sleep(delay)
+    proc.kill()
+    proc.wait()
+    killed = proc.returncode == -signal.SIGKILL
+    assert killed or proc.returncode == 0, out_path.read_text()[-4000:]
+    return {"delete_killed": killed, "delete_at": f"{at + 1}/{len(victims)} +{delay * 1000:.0f} ms"}
 
 
 def crash_rounds(folder: Folder, store: Path, logs: Path, embedder, rng: random.Random, kills_wanted: int,
@@ -175,8 +210,13 @@ def crash_rounds(folder: Folder, store: Path, logs: Path, embedder, rng: random.
                 change["removed"] = folder.remove(0.10)
             else:
                 change["restored"] = folder.restore()
+        if round_no % 2:
+            change.update(deletes_killed(store, logs, f"round{round_no}-delete", rng))
+            problems = audit(store, after_crash=True)
+            assert problems == [], f"after a killed delete {change}: {problems[:10]}"
+        rebuild = round_no % 4 == 3  # a rebuild killed anywhere leaves the old index whole
         entry = {"round": round_no, **change,
-                 **ingest_killed(store, folder.root, logs, f"round{round_no}-killed", pending[0])}
+                 **ingest_killed(store, folder.root, logs, f"round{round_no}-killed", pending[0], rebuild)}
         if entry["killed"]:
             pending.pop(0)
             problems = audit(store, after_crash=True)
@@ -208,6 +248,8 @@ def test_sigkill_at_20_moments_of_ingests_of_300_documents(tmp_path, squad_dir, 
     places = {e["where"].split()[0] for e in kills}
     assert {"before", "embedding", "after"} <= places, places  # spread over the whole ingest
     assert any("initial" in e for e in kills)  # the 300-document first ingest was killed too
+    assert any(e.get("rebuild") for e in kills)  # and a rebuild
+    assert sum(e.get("delete_killed", False) for e in log) >= 5  # and deletions, each audited
 
 
 def test_sigkill_three_times_small(tmp_path, squad_dir, embedder):

@@ -3,6 +3,7 @@ the highlighted source. Leaves a screenshot in the test's folder and out/."""
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,9 @@ def page():
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
-            yield browser.new_page(viewport={"width": 1440, "height": 1000})
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(120_000)  # a loaded 2-core CI machine renders Gradio slowly
+            yield page
         finally:
             browser.close()
 
@@ -61,20 +64,78 @@ def test_refusal_in_the_browser(page, ui_url):
     expect(page.locator("#sources .src-refusal")).to_be_visible()
 
 
-def test_upload_in_the_browser(page, fresh_rag, serve, tmp_path):
+def _upload(page, path: Path):
+    page.get_by_role("tab", name="Documents").click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.get_by_role("button", name="Add to the index").click()
+
+
+def _gradio_copies(name: str) -> list[Path]:
+    from gradio.utils import get_upload_folder
+
+    return list(Path(get_upload_folder()).rglob(name))
+
+
+def test_upload_then_delete_leaves_no_copy_outside_the_store(page, fresh_rag, serve, tmp_path):
     from playwright.sync_api import expect
 
     from rag.server.app import create_app
     from ui.app import mount_ui
 
     fresh_rag.ingest(fresh_rag.config.corpus)
-    note = tmp_path / "quarkle.md"
+    name = f"quarkle_{uuid.uuid4().hex[:8]}.md"
+    note = tmp_path / name
     note.write_text("# Quarkle notes\n\nQuarkle Ltd makes violet umbrellas in Porto.\n", encoding="utf-8")
     with serve(mount_ui(create_app(fresh_rag, token=""), fresh_rag)) as url:
         page.goto(f"{url}/ui/")
-        page.get_by_role("tab", name="Documents").click()
-        page.locator("#upload input[type=file]").set_input_files(str(note))
-        page.get_by_role("button", name="Add to the index").click()
-        expect(page.locator("#doc-status")).to_contain_text("quarkle.md", timeout=60_000)
+        _upload(page, note)
+        expect(page.locator("#doc-status")).to_contain_text(f"Added {name}", timeout=120_000)
         expect(page.locator("#documents")).to_contain_text("Quarkle notes", timeout=30_000)
-    assert "quarkle" in [d.doc_id for d in fresh_rag.documents()]
+        page.screenshot(path=str(tmp_path / "uploaded.png"), full_page=True)
+        assert _gradio_copies(name) == []  # item 8: only <store>/uploads/ holds it
+        page.locator("#doc-choice input").click()
+        page.get_by_role("option", name=Path(name).stem).click()
+        page.get_by_role("button", name="Delete").click()
+        expect(page.locator("#doc-status")).to_contain_text(f"Deleted {Path(name).stem}", timeout=60_000)
+        page.screenshot(path=str(tmp_path / "deleted.png"), full_page=True)
+    assert Path(name).stem not in [d.doc_id for d in fresh_rag.documents()]
+    assert not list(Path(fresh_rag.config.store).rglob(name)) and _gradio_copies(name) == []
+
+
+def test_a_wrong_file_type_is_named_with_the_supported_ones(page, ui_url, tmp_path):
+    from playwright.sync_api import expect
+
+    tool = tmp_path / f"tool_{uuid.uuid4().hex[:8]}.exe"
+    tool.write_bytes(b"MZ\x90\x00")
+    page.goto(ui_url)
+    _upload(page, tool)
+    status = page.locator("#doc-status")
+    expect(status).to_contain_text("'.exe' are not supported", timeout=60_000)
+    expect(status).to_contain_text(".html, .markdown, .md, .pdf, .txt")
+    page.screenshot(path=str(tmp_path / "wrong-type.png"), full_page=True)
+    assert _gradio_copies(tool.name) == []
+
+
+def test_a_question_is_answered_while_an_upload_indexes(page, fresh_rag, serve, tmp_path):
+    from playwright.sync_api import expect
+
+    from rag.server.app import create_app
+    from ui.app import mount_ui
+
+    fresh_rag.ingest(fresh_rag.config.corpus)
+    big = tmp_path / "vexlor.txt"
+    big.write_text("".join(f"Paragraph {i}: the Vexlor foundry cast {i} bronze bells in Tallinn for the guild.\n\n"
+                           for i in range(6000)), encoding="utf-8")  # ~500 KB: a minute or more to embed
+    with serve(mount_ui(create_app(fresh_rag, token=""), fresh_rag)) as url:
+        page.goto(f"{url}/ui/")
+        _upload(page, big)
+        expect(page.locator("#doc-status")).to_contain_text("Embedding and indexing", timeout=60_000)
+        page.get_by_role("tab", name="Chat").click()
+        page.locator("#question textarea").fill(QUESTION)
+        page.locator("#question textarea").press("Enter")
+        expect(page.locator("#chat a.cite").first).to_be_visible(timeout=60_000)
+        still_indexing = fresh_rag.writing_now
+        page.screenshot(path=str(tmp_path / "answered-during-upload.png"), full_page=True)
+        page.get_by_role("tab", name="Documents").click()
+        expect(page.locator("#doc-status")).to_contain_text("Added vexlor.txt", timeout=600_000)
+    assert still_indexing, "the upload had finished before the answer came: not a concurrent ask"

@@ -131,18 +131,18 @@ def test_upload_delete_and_reindex(fresh_rag, tmp_path):
     fresh_rag.ingest(fresh_rag.config.corpus)
     good = tmp_path / "notes.md"
     good.write_text("# Quarkle notes\n\nQuarkle Ltd makes violet umbrellas in Porto.\n", encoding="utf-8")
-    assert handlers.upload(fresh_rag, str(good)).startswith("✅")
+    assert handlers.upload(fresh_rag, str(good)).startswith("Added notes.md")
     assert "notes" in handlers.doc_ids(fresh_rag)
     assert (Path(fresh_rag.config.store) / "uploads" / "notes.md").is_file()
     assert any(row[3] == "notes" for row in handlers.documents_table(fresh_rag))
     bad = tmp_path / "tool.exe"
     bad.write_bytes(b"MZ")
-    assert "unsupported file type" in handlers.upload(fresh_rag, str(bad))
+    assert "'.exe' are not supported; use one of .htm, .html" in handlers.upload(fresh_rag, str(bad))
     assert "larger than" in handlers.upload(fresh_rag, str(good), max_bytes=10)
-    assert handlers.delete(fresh_rag, "notes").startswith("🗑")
+    assert handlers.delete(fresh_rag, "notes") == "Deleted notes."
     assert "notes" not in handlers.doc_ids(fresh_rag)
     assert handlers.delete(fresh_rag, "notes").startswith("No document")
-    assert handlers.reindex(fresh_rag).startswith("✅") and len(handlers.doc_ids(fresh_rag)) == 5
+    assert handlers.reindex(fresh_rag).startswith("Re-indexed.") and len(handlers.doc_ids(fresh_rag)) == 5
 
 
 def test_an_empty_store_is_filled_from_the_corpus_on_the_first_question(fresh_rag):
@@ -151,27 +151,56 @@ def test_an_empty_store_is_filled_from_the_corpus_on_the_first_question(fresh_ra
     assert "<mark>" in _final(outputs)[2]
 
 
-def test_another_generator_shares_the_store_and_the_lock(built_rag):
-    from rag import serving
-
-    variant = handlers.with_generator(built_rag, "openai")
-    assert variant is not built_rag and variant.config.generator == "openai"
-    assert variant.store is built_rag.store and serving.lock_for(variant) is serving.lock_for(built_rag)
-    assert handlers.with_generator(built_rag, "extractive") is built_rag
-
-
-def test_an_abandoned_stream_does_not_hold_the_lock(built_rag):
-    from rag import serving
-
-    stream = serving.stream_locked(built_rag, QUESTION)
-    next(stream)  # a consumer that walks away mid-stream
+def test_an_abandoned_stream_does_not_block_a_writer(fresh_rag):
     import threading
 
-    def write():
-        with serving.lock_for(built_rag).writing():
-            pass
-
-    writer = threading.Thread(target=write, daemon=True)
+    fresh_rag.ingest()
+    stream = fresh_rag.stream(QUESTION)
+    next(stream)  # a consumer that walks away mid-stream
+    doc_id = fresh_rag.documents()[0].doc_id
+    writer = threading.Thread(target=fresh_rag.delete, args=(doc_id,), daemon=True)
     writer.start()
-    writer.join(5)
-    assert not writer.is_alive()  # a held read lock would keep the writer waiting
+    writer.join(30)
+    assert not writer.is_alive()
+    assert doc_id not in {d.doc_id for d in fresh_rag.documents()}
+
+
+def test_the_ui_removes_gradios_temporary_copy_of_an_upload(fresh_rag, tmp_path, monkeypatch):
+    fresh_rag.ingest(fresh_rag.config.corpus)
+    cache = tmp_path / "gradio"
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    for name, data in (("notes.md", b"# Quarkle notes\n\nQuarkle Ltd makes violet umbrellas.\n"), ("tool.exe", b"MZ")):
+        copy = cache / "0123abcd" / name
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(data)
+        handlers.upload(fresh_rag, str(copy))
+        assert not copy.parent.exists()  # the copy and its per-upload folder are gone
+    assert (Path(fresh_rag.config.store) / "uploads" / "notes.md").is_file()
+    elsewhere = tmp_path / "mine.md"
+    elsewhere.write_bytes(b"# Mine\n\nMine Ltd sells quills.\n")
+    handlers.upload(fresh_rag, str(elsewhere))
+    assert elsewhere.exists()  # only Gradio's own folder is cleaned
+
+
+def test_the_upload_widget_lets_any_type_through_to_a_clear_message(built_rag):
+    from ui.app import build_ui
+
+    demo = build_ui(built_rag)
+    widget = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "upload")
+    assert widget.file_types is None  # Gradio would drop other types silently
+    assert ".pdf" in widget.label and ".txt" in widget.label
+    message = handlers.upload(built_rag, str(Path(__file__)))  # a .py file
+    assert message == ("Error: files of type '.py' are not supported; "
+                       "use one of .htm, .html, .markdown, .md, .pdf, .txt")
+
+
+def test_ui_polish_no_emoji_no_floating_label_no_monospace_titles(built_rag):
+    from ui.app import CSS, build_ui
+
+    demo = build_ui(built_rag)
+    chat = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "chat")
+    assert chat.show_label is False  # its label overlapped the messages when scrolled
+    assert "#documents, #documents * {font-family: var(--font) !important;}" in CSS
+    statuses = [handlers.delete(built_rag, None), handlers.delete(built_rag, "nope"),
+                handlers.upload(built_rag, None)]
+    assert all(ch.isascii() or ch in "–…" for s in statuses for ch in s), statuses  # no emoji to render as boxes
