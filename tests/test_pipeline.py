@@ -43,7 +43,8 @@ def test_ingest_ask_refuse_and_reingest(fresh_rag):
     assert "$52 billion" in answer.text or "$53 billion" in answer.text
     assert answer.citations
     assert_quotes_exact(answer)
-    assert set(answer.to_dict()) == {"text", "answerable", "citations", "timings_ms", "raw_text", "dropped_sentences"}
+    assert set(answer.to_dict()) == {"text", "answerable", "answer_text", "answer_span", "confidence", "citations", "timings_ms",
+                     "raw_text", "dropped_sentences"}
 
     refused = fresh_rag.ask(CFO)
     assert refused.text == REFUSAL_TEXT
@@ -150,7 +151,8 @@ def test_cli_ask_json_shape(built_rag, tmp_path):
     result = run_cli("ask", "--json", COMMITMENT, "--store", str(built_rag.config.store), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
-    assert set(payload) == {"text", "answerable", "citations", "timings_ms", "raw_text", "dropped_sentences"}
+    assert set(payload) == {"text", "answerable", "answer_text", "answer_span", "confidence", "citations", "timings_ms",
+                     "raw_text", "dropped_sentences"}
     assert payload["answerable"] is True and payload["citations"]
     for c in payload["citations"]:
         assert Path(c["source"]).read_text()[c["start"] : c["end"]] == c["quote"]

@@ -19,7 +19,8 @@ def test_ask_returns_an_answer_whose_quotes_are_in_the_sources(api_url, built_ra
     r = httpx.post(f"{api_url}/v1/ask", json={"question": QUESTION}, timeout=60)
     assert r.status_code == 200
     body = r.json()
-    assert set(body) == {"text", "answerable", "citations", "timings_ms", "raw_text", "dropped_sentences"}
+    assert set(body) == {"text", "answerable", "answer_text", "answer_span", "confidence", "citations", "timings_ms",
+                         "raw_text", "dropped_sentences"}
     assert body["answerable"] and body["citations"]
     for c in body["citations"]:
         assert f"[{c['n']}]" in body["text"]

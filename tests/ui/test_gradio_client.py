@@ -30,7 +30,8 @@ def test_chat_endpoint_streams_partial_updates(client):
 
 def test_ask_json_returns_the_rest_answer_shape(client):
     answer = client.predict(QUESTION, 3, api_name="/ask_json")
-    assert set(answer) == {"text", "answerable", "citations", "timings_ms", "raw_text", "dropped_sentences"}
+    assert set(answer) == {"text", "answerable", "answer_text", "answer_span", "confidence", "citations", "timings_ms",
+                     "raw_text", "dropped_sentences"}
     assert answer["answerable"] and answer["citations"][0]["quote"] in answer["text"]
     assert client.predict("", api_name="/ask_json") == {"error": "the question is empty"}
 
