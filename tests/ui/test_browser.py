@@ -116,6 +116,22 @@ def test_a_wrong_file_type_is_named_with_the_supported_ones(page, ui_url, tmp_pa
     assert _gradio_copies(tool.name) == []
 
 
+def varied_text(chars: int) -> str:
+    """Prose-like paragraphs that differ in their words: lines of one repeated shape
+    would be dropped as boilerplate by cleaning, leaving nothing to index."""
+    import random
+
+    rng = random.Random(5)
+    words = ("Vexlor foundry cast bronze bells Tallinn guild river harbour winter merchants ledger copper tin "
+             "furnace apprentice tower chapel market square council seal charter ship cargo amber").split()
+    out, size = [], 0
+    while size < chars:
+        sentence = " ".join(rng.choice(words) for _ in range(rng.randint(8, 18))).capitalize() + ". "
+        out.append(sentence + ("\n\n" if rng.random() < 0.2 else ""))
+        size += len(out[-1])
+    return "".join(out)
+
+
 def test_a_question_is_answered_while_an_upload_indexes(page, fresh_rag, serve, tmp_path):
     from playwright.sync_api import expect
 
@@ -124,8 +140,7 @@ def test_a_question_is_answered_while_an_upload_indexes(page, fresh_rag, serve, 
 
     fresh_rag.ingest(fresh_rag.config.corpus)
     big = tmp_path / "vexlor.txt"
-    big.write_text("".join(f"Paragraph {i}: the Vexlor foundry cast {i} bronze bells in Tallinn for the guild.\n\n"
-                           for i in range(6000)), encoding="utf-8")  # ~500 KB: a minute or more to embed
+    big.write_text(varied_text(2_000_000), encoding="utf-8")  # the issue's 2 MB: minutes to embed
     with serve(mount_ui(create_app(fresh_rag, token=""), fresh_rag)) as url:
         page.goto(f"{url}/ui/")
         _upload(page, big)

@@ -137,7 +137,7 @@ def test_upload_delete_and_reindex(fresh_rag, tmp_path):
     assert any(row[3] == "notes" for row in handlers.documents_table(fresh_rag))
     bad = tmp_path / "tool.exe"
     bad.write_bytes(b"MZ")
-    assert "'.exe' are not supported; use one of .htm, .html" in handlers.upload(fresh_rag, str(bad))
+    assert "'.exe' are not supported; use one of .docx, .htm, .html" in handlers.upload(fresh_rag, str(bad))
     assert "larger than" in handlers.upload(fresh_rag, str(good), max_bytes=10)
     assert handlers.delete(fresh_rag, "notes") == "Deleted notes."
     assert "notes" not in handlers.doc_ids(fresh_rag)
@@ -191,7 +191,7 @@ def test_the_upload_widget_lets_any_type_through_to_a_clear_message(built_rag):
     assert ".pdf" in widget.label and ".txt" in widget.label
     message = handlers.upload(built_rag, str(Path(__file__)))  # a .py file
     assert message == ("Error: files of type '.py' are not supported; "
-                       "use one of .htm, .html, .markdown, .md, .pdf, .txt")
+                       "use one of .docx, .htm, .html, .markdown, .md, .pdf, .txt")
 
 
 def test_ui_polish_no_emoji_no_floating_label_no_monospace_titles(built_rag):
