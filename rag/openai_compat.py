@@ -13,9 +13,11 @@ import json
 import secrets
 import time
 import weakref
+
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
+
 from rag.errors import InputError, RagError
 from rag.schema import ChatIn, Message, message_text
 from rag.types import Answer

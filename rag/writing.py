@@ -22,8 +22,8 @@ from rag.doctor import check_store
 from rag.errors import InputError, NotReadyError, RagError
 from rag.ingestion import IngestReport, ingest_path
 from rag.keyword_index import KeywordIndex
-from rag.locking import WriteLock
 from rag.loading import MAX_FILE_BYTES
+from rag.locking import WriteLock
 from rag.store import as_store_error
 from rag.uploads import UPLOADS, UploadJob, UploadJobs, UploadResult, save_upload
 
@@ -84,12 +84,15 @@ class StoreWriting:
             if rebuild:
                 return self._rebuild(path, progress)
             # Our own copy, current with the store: asks keep reading the published one.
-            index = self._loaded_keywords(store)
-            if index.fingerprint != self._keywords_on_disk:
-                index.save(index.fingerprint)  # rebuilt in memory: the ingest below saves only on changes
-            report = self._journaled(lambda: ingest_path(path, store, index, self.embedder, self.config, progress))
+            index, report = self._journaled(lambda: self._update(store, path, progress))
             self._publish(store, index)
         return report
+
+    def _update(self, store, path: Path, progress: bool) -> tuple[KeywordIndex, IngestReport]:
+        # Our own index object, current with the store (asks keep reading the published
+        # one), saved when rebuilt: the ingest saves it only when documents change.
+        index = self._loaded_keywords(store, save_rebuilt=True)
+        return index, ingest_path(path, store, index, self.embedder, self.config, progress)
 
     def _rebuild(self, path: Path, progress: bool) -> IngestReport:
         old_store, old = self.store, self.generation_of(self.store)
@@ -140,18 +143,18 @@ class StoreWriting:
             store = self.store
             if doc_id not in store.catalog_entries([doc_id]):
                 return False
-            index = self._loaded_keywords(store)  # another process may have written the store
-            self._journaled(lambda: self._delete_from(store, index, doc_id))
+            index = self._journaled(lambda: self._delete_from(store, doc_id))
             self._publish(store, index)
         return True
 
-    @staticmethod
-    def _delete_from(store, index: KeywordIndex, doc_id: str) -> None:
+    def _delete_from(self, store, doc_id: str) -> KeywordIndex:
+        index = self._loaded_keywords(store, save_rebuilt=True)  # another process may have written the store
         # Catalog first: from then on readers ignore the chunks, whatever happens next.
         store.forget_document(doc_id)
         store.delete_chunks(store.chunk_ids_of(doc_id))
         index.replace([doc_id], [])
         index.save(store.fingerprint())
+        return index
 
     def check(self, repair: bool = True) -> list[str]:
         """Verify the store's invariants (and repair them); returns what was found."""
