@@ -124,7 +124,7 @@ def test_a_question_is_answered_while_an_upload_indexes(page, fresh_rag, serve, 
     fresh_rag.ingest(fresh_rag.config.corpus)
     big = tmp_path / "vexlor.txt"
     big.write_text("".join(f"Paragraph {i}: the Vexlor foundry cast {i} bronze bells in Tallinn for the guild.\n\n"
-                           for i in range(6000)), encoding="utf-8")  # ~500 KB: a minute or more to embed
+                           for i in range(25000)), encoding="utf-8")  # ~2 MB, as in the issue
     with serve(mount_ui(create_app(fresh_rag, token=""), fresh_rag)) as url:
         page.goto(f"{url}/ui/")
         _upload(page, big)
