@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
@@ -167,7 +168,7 @@ def documents(store: Optional[Path] = StoreOpt, as_json: bool = typer.Option(Fal
     except RagError as exc:
         _fail(exc)
     if as_json:
-        typer.echo(json.dumps([d.__dict__ for d in docs], ensure_ascii=False, indent=2))
+        typer.echo(json.dumps([asdict(d) for d in docs], ensure_ascii=False, indent=2))
         return
     for d in docs:
         chunks = "1 chunk" if d.n_chunks == 1 else f"{d.n_chunks} chunks"

@@ -76,7 +76,6 @@ class RAG(StoreWriting):
     def __init__(self, config: Config, embedder: Embedder | None = None):
         self.config = config
         self.embedder = embedder or Embedder(config.embed_model, config.embed_precision, config.embed_batch_size)
-        self._keywords_on_disk = ""  # fingerprint of the BM25 index saved in the store
         self._next_catalog_check = 0.0  # see _refresh_keywords_for_reading
         self._asks = 0
         self._has_chunks = False  # seen non-empty; a store emptied later answers with refusals
@@ -108,9 +107,7 @@ class RAG(StoreWriting):
 
     @cached_property
     def keywords(self) -> KeywordIndex:
-        index = self._loaded_keywords(self.store)
-        self._keywords_on_disk = index.fingerprint
-        return index
+        return self._loaded_keywords(self.store)
 
     @cached_property
     def reader(self) -> Reader:
@@ -132,14 +129,17 @@ class RAG(StoreWriting):
         config = self.config.with_(collection=generations.collection_name(self.config.collection, generation))
         return ChunkStore(config, self.embedder.name, self.embedder.dim)
 
-    def _loaded_keywords(self, store: ChunkStore) -> KeywordIndex:
+    def _loaded_keywords(self, store: ChunkStore, save_rebuilt: bool = False) -> KeywordIndex:
         """A new BM25 index object as saved beside `store`, rebuilt when it disagrees
-        with the catalog. New, never updated in place: asks may be reading the old one."""
+        with the catalog (and then saved, for a writer). New, never updated in place:
+        asks may be reading the old one."""
         index = KeywordIndex(generations.keyword_dir(self.config.store, self.generation_of(store)))
         index.load()
         if index.fingerprint != store.fingerprint():
             log.info("BM25 index out of date; rebuilding from the store")
             rebuild_keywords(store, index)
+            if save_rebuilt:
+                index.save(index.fingerprint)
         return index
 
     def generation_of(self, store: ChunkStore) -> int:
@@ -150,7 +150,6 @@ class RAG(StoreWriting):
         """Asks from now on read `store` and `index`; asks in flight finish on the old ones."""
         self.__dict__.update(store=store, keywords=index,
                              retriever=HybridRetriever(store, index, self.embedder, self.config))
-        self._keywords_on_disk = index.fingerprint
         self._generation_seen = generations.pointer_mtime(self.config.store)
 
     # --- reading -------------------------------------------------------------------

@@ -95,6 +95,12 @@ class StoreWriting:
             self._publish(store, index)
         return report
 
+    def _update(self, store, path: Path, progress: bool) -> tuple[KeywordIndex, IngestReport]:
+        # Our own index object, current with the store (asks keep reading the published
+        # one), saved when rebuilt: the ingest saves it only when documents change.
+        index = self._loaded_keywords(store, save_rebuilt=True)
+        return index, ingest_path(path, store, index, self.embedder, self.config, progress)
+
     def _rebuild(self, path: Path, progress: bool) -> IngestReport:
         old_store, old = self.store, self.generation_of(self.store)
         new = old + 1
@@ -144,18 +150,18 @@ class StoreWriting:
             store = self.store
             if doc_id not in store.catalog_entries([doc_id]):
                 return False
-            index = self._loaded_keywords(store)  # another process may have written the store
-            self._journaled(lambda: self._delete_from(store, index, doc_id))
+            index = self._journaled(lambda: self._delete_from(store, doc_id))
             self._publish(store, index)
         return True
 
-    @staticmethod
-    def _delete_from(store, index: KeywordIndex, doc_id: str) -> None:
+    def _delete_from(self, store, doc_id: str) -> KeywordIndex:
+        index = self._loaded_keywords(store, save_rebuilt=True)  # another process may have written the store
         # Catalog first: from then on readers ignore the chunks, whatever happens next.
         store.forget_document(doc_id)
         store.delete_chunks(store.chunk_ids_of(doc_id))
         index.replace([doc_id], [])
         index.save(store.fingerprint())
+        return index
 
     def check(self, repair: bool = True) -> list[str]:
         """Verify the store's invariants (and repair them); returns what was found."""
