@@ -84,14 +84,7 @@ class StoreWriting:
             if rebuild:
                 return self._rebuild(path, progress)
             # Our own copy, current with the store: asks keep reading the published one.
-            index = self._loaded_keywords(store)
-
-            def write() -> IngestReport:
-                if index.fingerprint != self._keywords_on_disk:
-                    index.save(index.fingerprint)  # rebuilt in memory: the ingest below saves only on changes
-                return ingest_path(path, store, index, self.embedder, self.config, progress)
-
-            report = self._journaled(write)
+            index, report = self._journaled(lambda: self._update(store, path, progress))
             self._publish(store, index)
         return report
 
