@@ -252,7 +252,8 @@ def train_reader(
     card = run_recipe(gold, docs, out, folds, TrainSettings(epochs=epochs, seed=seed, max_steps=max_steps,
                                                                swap_negatives=swap_negatives),
                       limit=limit, progress=sys.stderr.isatty())
-    typer.echo(json.dumps({k: card[k] for k in ("threshold", "calibration", "out_of_fold", "seconds_total")}, indent=2))
+    shown = ("threshold", "calibration", "out_of_fold", "validation", "seconds_train")
+    typer.echo(json.dumps({k: card.get(k) for k in shown}, indent=2))
     typer.echo(f"wrote {out}/reader.onnx")
 
 

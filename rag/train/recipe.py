@@ -79,7 +79,8 @@ def train_reader(gold: Path, docs: Path, out: Path, folds: int, settings: TrainS
     oof = cross_validate(data, out, folds, settings, progress)
     model, run = train(data.examples, settings, progress)
     export(model, out)
-    return finish(data, out, oof, settings, {"final_run": run, "folds": folds, "seconds_train": time.perf_counter() - t0})
+    return finish(data, out, oof, settings,
+                  {"final_run": run, "folds": folds, "seconds_train": round(time.perf_counter() - t0, 1)})
 
 
 def finish(data: Prepared, out: Path, oof: list[dict], settings: TrainSettings, facts: dict) -> dict:
