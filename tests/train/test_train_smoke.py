@@ -17,7 +17,7 @@ def test_train_reader_smoke_run_writes_a_loadable_calibrated_model(tmp_path, squ
     out = tmp_path / "reader"
     result = CliRunner().invoke(app, ["train-reader", "--out", str(out), "--gold", str(squad_dir / "gold.jsonl"),
                                       "--docs", str(squad_dir / "docs"), "--folds", "2", "--max-steps", "2", "--epochs", "1",
-                                      "--limit", "900"])
+                                      "--limit", "1200"])
     assert result.exit_code == 0, result.output
     card = json.loads((out / "reader.json").read_text())
     assert set(card["training_articles"]).isdisjoint(card["validation_articles"])
