@@ -65,9 +65,13 @@ def validate(opts: Options) -> None:
 
 def _open_product(opts: Options, config: Config, folder: Path):
     """The product over the eval store, with the extractive generators' refusal off
-    (OursSystem re-applies their thresholds itself): probabilities are never below 0."""
+    (OursSystem re-applies their thresholds itself; probabilities are never below 0).
+    With an LLM the product runs as configured: its refusal gate decides whether the
+    LLM is called at all."""
     from eval.stores import open_product
 
+    if config.generator in LLM_GENERATORS:  # the refusal gate before the LLM stays on
+        return open_product(folder, opts.corpus, config)
     return open_product(folder, opts.corpus, config.with_(refusal_threshold=NO_REFUSAL, answer_threshold=0.0))
 
 
