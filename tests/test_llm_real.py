@@ -8,6 +8,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from test_llm import run
 
 from rag.config import Config
 from rag.errors import LLMError
@@ -59,15 +60,6 @@ def test_openai_protocol_through_llama_index(config):
     deltas = [r.delta for r in llm.stream_chat(messages) if r.delta]
     assert len(deltas) > 1 and "".join(deltas).strip()
     assert build_llm(config).api_base == llm.api_base  # one server, shared
-
-
-def run(gen):
-    pieces = []
-    while True:
-        try:
-            pieces.append(next(gen))
-        except StopIteration as stop:
-            return pieces, stop.value
 
 
 def test_real_answer_streams_and_is_grounded(config, built_rag):
