@@ -11,6 +11,7 @@ from eval.markdown import fmt, table
 from eval.metrics import percentile
 
 STAGES = ("embed", "dense", "bm25", "fuse", "fetch", "answer", "total")
+READER_STAGES = ("embed", "dense", "bm25", "fuse", "fetch", "rerank", "read", "answer", "total")
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -22,9 +23,9 @@ def percentiles(values: Sequence[float]) -> dict:
             "mean": sum(values) / len(values) if values else math.nan, "n": len(values)}
 
 
-def stage_percentiles(timings: Sequence[dict]) -> dict:
+def stage_percentiles(timings: Sequence[dict], stages: Sequence[str] = ()) -> dict:
     """Percentiles per stage of a list of `Answer.timings_ms` (a missing stage is 0 ms)."""
-    return {s: percentiles([t.get(s, 0.0) for t in timings]) for s in STAGES}
+    return {s: percentiles([t.get(s, 0.0) for t in timings]) for s in (stages or STAGES)}
 
 
 def recall_at_k(got: Sequence[Sequence[str]], exact: Sequence[Sequence[str]], k: int = 10) -> float:
@@ -75,6 +76,7 @@ def evaluate_targets(r: dict) -> list[Target]:
     the ratio targets (ingest speed, re-ingest cost), the ones `--quick` fails on."""
     ing, re_, q, mem = r.get("ingest", {}), r.get("reingest", {}), r.get("query", {}), r.get("memory", {})
     largest = str(max((int(k) for k in q.get("p95_ms", {})), default=0))
+    reader = r.get("reader", {})
     hit_gap = ing.get("hit_at_5_gap")
     return [
         # Wide miss: 1.3x. The quick bench measured 1.60x on an idle machine (fixed costs
@@ -88,6 +90,8 @@ def evaluate_targets(r: dict) -> list[Target]:
         _gt(1.0 if re_.get("deletions_ok") else 0.0, 1.0, None, "deletions propagate", "all removed"),
         _lt(q.get("p95_ms", {}).get(largest), 50.0, None, f"query p95 at {largest} chunks (ms)", "<= 50 ms"),
         _gt(q.get("ann_recall_at_10"), 0.98, None, f"ANN recall@10 at {largest} chunks", ">= 0.98"),
+        _lt(reader.get("stages", {}).get("total", {}).get("p95"), 150.0, None,
+            f"query p95 with the answer model, {reader.get('chunks', '?')} chunks (ms)", "<= 150 ms"),
         _lt(r.get("cold_start_s"), 4.0, None, "cold start `rag ask` (s)", "<= 4 s"),
         _lt(mem.get("ingest_peak_rss_mb"), 2048, None, f"peak RSS ingesting {mem.get('ingest_chunks', '?')} chunks (MB)",
             "<= 2048 MB"),
@@ -135,6 +139,11 @@ def render_markdown(r: dict, targets: list[Target]) -> str:
                     table(["ef_search", "recall@10", "dense p50 ms", "dense p95 ms"],
                           [(s["ef_search"], s["recall_at_10"], s["dense_ms"]["p50"], s["dense_ms"]["p95"])
                            for s in q["recall_sweep"]]), ""]
+    if r.get("reader"):
+        rd = r["reader"]
+        out += [f"## Query latency with the answer model (ms, {fmt(rd['chunks'])} chunks, {fmt(rd['queries'])} "
+                "questions, warm)", "", table(["stage", "p50", "p95", "p99"],
+                                            [(k, v["p50"], v["p95"], v["p99"]) for k, v in rd["stages"].items()]), ""]
     if q.get("replica"):
         rep = q["replica"]
         out += [f"At {fmt(q.get('recall_chunks'))} chunks ({fmt(rep['documents'])} documents): catalog fingerprint "

@@ -22,12 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import copy_subset, edit_documents, gold_articles, squad_root, token_counter, write_recombined
-from bench.report import evaluate_targets, median, plot_latency, render_markdown, stage_percentiles
+from bench.report import READER_STAGES, evaluate_targets, median, plot_latency, render_markdown, stage_percentiles
 
 QUICK: dict[str, Any] = {"docs": 150, "rounds": 3, "quality_n": 150, "sizes": [1000], "serve_n": 300, "growth_n": 500,
-         "recall_q": 200, "efs": [16, 64, 128, 512], "cold_runs": 3}
+         "recall_q": 200, "efs": [16, 64, 128, 512], "cold_runs": 3, "reader_n": 150}
 FULL: dict[str, Any] = {"docs": None, "rounds": 3, "quality_n": 500, "sizes": [1000, 10_000, 100_000], "serve_n": 300,
-        "growth_n": 1000, "recall_q": 300, "efs": [16, 64, 128, 256, 512], "cold_runs": 5}
+        "growth_n": 1000, "recall_q": 300, "efs": [16, 64, 128, 256, 512], "cold_runs": 5, "reader_n": 300}
 SAMPLE_QUESTION = "When did the 1973 oil crisis begin?"
 BUILD_VERSION = 2  # bump when ingestion changes in a way that the stored build measurements no longer reflect
 
@@ -210,6 +210,16 @@ def bench_queries(p: dict, work: Path, src: Path, questions: Path, fresh: bool) 
     return query, memory, store
 
 
+def bench_reader(store: Path, questions: Path, n: int) -> dict:
+    """Warm per-question latency with the answer model in the path (the default
+    generator), on the squad2-open ingest store."""
+    served = run_task("serve", store=str(store), questions=str(questions), n=n, warmup=20, generator="reader")
+    stages = stage_percentiles(served["timings_ms"], READER_STAGES)
+    log(f"answer model, {served['chunks']} chunks: p50 {stages['total']['p50']:.1f} ms, "
+        f"p95 {stages['total']['p95']:.1f} ms (reading p95 {stages['read']['p95']:.1f} ms)")
+    return {"chunks": served["chunks"], "queries": n, "stages": stages}
+
+
 def bench_cold_start(stores: dict[str, Path], runs: int) -> dict:
     """Wall time of `rag ask` in a new process, from start to printed answer."""
     script = Path(sys.executable).parent / "rag"
@@ -253,6 +263,7 @@ def run_bench(out: Path, quick: bool = False, work: Path | None = None, fresh: b
     rows = [json.loads(line)["question"] for line in gold.read_text(encoding="utf-8").splitlines() if line.strip()]
     random.Random(3).shuffle(rows)
     questions.write_text(json.dumps(rows))
+    results["reader"] = bench_reader(store, questions, p["reader_n"])
     results["query"], results["memory"], big = bench_queries(p, work, root / "docs", questions, fresh)
     results["memory"]["naive_ingest_peak_rss_mb"] = results["ingest"]["sides"]["naive"]["peak_rss_mb"]
     results["memory"]["ours_ingest_peak_rss_mb_squad"] = results["ingest"]["sides"]["ours"]["peak_rss_mb"]

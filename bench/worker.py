@@ -176,14 +176,16 @@ def _questions(questions: str | list[str]) -> list[str]:
     return json.loads(Path(questions).read_text()) if isinstance(questions, str) else questions
 
 
-def task_serve(store: str, questions: str | list[str], n: int, warmup: int = 100) -> dict:
+def task_serve(store: str, questions: str | list[str], n: int, warmup: int = 100,
+               generator: str = "extractive") -> dict:
     """Per-stage timings of `n` asks in one warm process, after `warmup` asks; RSS
-    after the first ask, after the warm-up and at the end."""
+    after the first ask, after the warm-up and at the end. The default generator is the
+    sentence picker: the retrieval path alone, as the growth sizes measure it."""
     from rag.config import Config
     from rag.pipeline import RAG
 
     questions = _questions(questions)
-    rag = RAG(Config.from_env(store=store))
+    rag = RAG(Config.from_env(store=store, generator=generator))
     rag.ask(questions[0])
     rss_first = rss_mb()
     for q in questions[1:warmup]:

@@ -31,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--calibrate", action="store_true", help="print the suggested refusal threshold")
     p.add_argument("--judge", action="store_true", help="add an LLM-judge column (needs a configured LLM)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--generator", choices=("extractive", "openai", "ollama", "llamacpp"),
+    p.add_argument("--generator", choices=("reader", "extractive", "openai", "ollama", "llamacpp"),
                    help="answer with this generator (default RAG_GENERATOR); an LLM adds llm_raw and extractive views")
     p.add_argument("--llm-model-path", "--llm-model", dest="llm_model_path",
                    help="GGUF file for --generator llamacpp (default RAG_LLM_MODEL_PATH)")

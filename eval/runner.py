@@ -18,7 +18,8 @@ from eval.summary import combined, summarize
 from eval.systems import NO_REFUSAL, Bm25System, OursSystem, System
 from rag.config import Config
 
-SYSTEMS = ("ours", "bm25", "naive")
+SYSTEMS = ("ours", "extractive-v1", "bm25", "naive")
+V1 = "extractive"  # the generator that was the default before the answer model: a named baseline
 LLM_GENERATORS = ("openai", "ollama", "llamacpp")
 
 
@@ -64,14 +65,17 @@ def validate(opts: Options) -> None:
 
 
 def _open_product(opts: Options, config: Config, folder: Path):
-    """The product over the eval store, with the extractive generators' refusal off
-    (OursSystem re-applies their thresholds itself; probabilities are never below 0).
+    """The product over the eval store, with the generators' refusal off (OursSystem
+    re-applies their thresholds itself; probabilities are never below 0); with the answer
+    model, its first gate (the sentence picker's threshold) stays on, as in the product.
     With an LLM the product runs as configured: its refusal gate decides whether the
     LLM is called at all."""
     from eval.stores import open_product
 
     if config.generator in LLM_GENERATORS:  # the refusal gate before the LLM stays on
         return open_product(folder, opts.corpus, config)
+    if config.generator == "reader":  # the sentence gate stays on; the model's threshold is applied here
+        return open_product(folder, opts.corpus, config.with_(answer_threshold=0.0))
     return open_product(folder, opts.corpus, config.with_(refusal_threshold=NO_REFUSAL, answer_threshold=0.0))
 
 
@@ -95,6 +99,8 @@ def _make(name: str, product, opts: Options, config: Config, folder: Path) -> Sy
         return GroundedSystem(product)
     if name == "ours":
         return OursSystem(product, _threshold(config, config.generator), config.generator, name)
+    if name == "extractive-v1":
+        return OursSystem(product, _threshold(config, V1), V1, name)
     if name == "bm25":
         return Bm25System(product)
     from eval.naive import NaiveSystem, build_or_load_index
@@ -110,7 +116,7 @@ def build_systems(opts: Options, config: Config, folder: Path) -> dict[str, tupl
     built, product = {}, None
     for name in opts.systems:
         t0 = time.perf_counter()
-        if name in ("ours", "bm25") and product is None:
+        if name in ("ours", "extractive-v1", "bm25") and product is None:
             product = _open_product(opts, config, folder)
         built[name] = (_make(name, product, opts, config, folder), time.perf_counter() - t0)
     if config.generator in LLM_GENERATORS and "ours" in built:  # LLM mode: raw and extractive beside it

@@ -234,12 +234,14 @@ def train_reader(
     gold: Path = typer.Option(SQUAD / "gold.jsonl", "--gold", help="Training questions (squad2-open gold.jsonl)"),
     docs: Path = typer.Option(SQUAD / "docs", "--docs", help="The documents those questions are about"),
     folds: int = typer.Option(2, "--folds", min=0, help="Cross-validation folds by article (0: none, no calibration)"),
-    epochs: int = typer.Option(2, "--epochs", min=1),
+    epochs: int = typer.Option(3, "--epochs", min=1),
     seed: int = typer.Option(0, "--seed"),
     max_steps: int = typer.Option(0, "--max-steps", min=0, help="Stop each training after N batches (smoke runs)"),
     limit: int = typer.Option(0, "--limit", min=0, help="Use only the first N questions (smoke runs)"),
     swap_negatives: bool = typer.Option(True, "--swap-negatives/--no-swap-negatives",
                                         help="Add negatives made by swapping a name or number of a question"),
+    generated: bool = typer.Option(True, "--generated/--no-generated",
+                                   help="Add answer-removed negatives and cloze questions (rag/train/synthetic.py)"),
 ):
     """Train the answer model from a gold Q&A set (see rag/models/reader/MODEL_CARD.md)."""
     for path in (gold, docs):
@@ -250,7 +252,7 @@ def train_reader(
     from rag.train.recipe import train_reader as run_recipe
 
     card = run_recipe(gold, docs, out, folds, TrainSettings(epochs=epochs, seed=seed, max_steps=max_steps,
-                                                               swap_negatives=swap_negatives),
+                                                               swap_negatives=swap_negatives, generated=generated),
                       limit=limit, progress=sys.stderr.isatty())
     shown = ("threshold", "calibration", "out_of_fold", "validation", "seconds_train")
     typer.echo(json.dumps({k: card.get(k) for k in shown}, indent=2))

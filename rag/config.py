@@ -62,13 +62,16 @@ class Config:
     hnsw_construction_ef: int = 800
     hnsw_m: int = 32
     # Answering
-    generator: str = "extractive"  # extractive | reader (the answer model) | openai | ollama | llamacpp
-    # The answer model (rag/reader.py): a folder with reader.onnx made by `rag train-reader`;
-    # "" is rag/models/reader (no weights are shipped yet: see the model-card notes).
+    # reader: the answer model (rag/reader.py), the default; extractive: the sentence
+    # picker it replaced (rag/answering.py), kept as the baseline "extractive-v1";
+    # openai | ollama | llamacpp: an LLM, gated and checked by the answer model.
+    generator: str = "reader"
+    # The answer model: a folder with reader.onnx made by `rag train-reader`; "" is the
+    # shipped one, rag/models/reader (see its MODEL_CARD.md).
     reader_model: str = ""
     reader_windows: int = 4  # best windows it reads per question (its cost is per window)
     answer_threshold: float = -1.0  # refuse below this probability; < 0: the model's own (reader.json)
-    refusal_threshold: float = 0.38  # the extractive generator's, chosen by the sweep in eval/THRESHOLD.md
+    refusal_threshold: float = 0.38  # extractive-v1's, chosen by the sweep in eval/THRESHOLD.md
     max_answer_sentences: int = 3
     max_question_chars: int = 2000
     # LLM (only when generator is openai or ollama)

@@ -9,8 +9,8 @@ fence tags inside passages are neutralised so a passage cannot close its own fen
 Grounding: as the reply streams, each completed sentence goes through the grounding
 check (rag/grounding.py): a sentence without a marker, or whose cited passages do not
 support it, is dropped and counted; only checked sentences are streamed on. The raw
-reply stays in `Answer.raw_text`. A refusal gate runs before any of this:
-`evidence_can_answer(confidence, threshold)` (see rag/pipeline.py).
+reply stays in `Answer.raw_text`. A refusal gate runs before any of this: the LLM is
+called only when the answer model finds an answer in the evidence (rag/pipeline.py).
 
 Reply: `[n]` markers (also `[1, 2]` and `[1][2]`) are parsed. A marker naming no passage
 is dropped with a warning. Each valid marker becomes a `Citation` whose quote is the
@@ -96,15 +96,15 @@ def _openai_like(config: Config):
     local llama.cpp server (started here on first use for generator llamacpp)."""
     from llama_index.llms.openai_like import OpenAILike
 
-    api_base = config.llm_base_url or None
+    api_base, extra = config.llm_base_url or None, {}
     if config.generator == "llamacpp":
-        from rag.llamacpp import server_url
+        from rag.llamacpp import cited_reply_grammar, server_url
 
-        api_base = server_url(config)
+        api_base, extra = server_url(config), {"extra_body": {"grammar": cited_reply_grammar()}}
     return OpenAILike(model=config.llm_model, api_base=api_base, api_key=config.llm_api_key or "none",
                       is_chat_model=True, context_window=config.llm_context_tokens,
                       timeout=config.llm_timeout_s, max_retries=config.llm_max_retries,
-                      temperature=0.0, max_tokens=config.llm_max_tokens)
+                      temperature=0.0, max_tokens=config.llm_max_tokens, additional_kwargs=extra)
 
 
 def describe_error(exc: Exception, config: Config) -> str:
@@ -165,13 +165,6 @@ def _attr(value: str) -> str:
 
 
 # --- generating ----------------------------------------------------------------------
-def evidence_can_answer(confidence: float, threshold: float) -> bool:
-    """The refusal gate before generation: the LLM is called only when the evidence's
-    confidence (today the extractive score; later an answer model's probability)
-    reaches the refusal threshold."""
-    return confidence >= threshold
-
-
 def generate_with_llm(question: str, evidence: list[Evidence], config: Config,
                       timings: dict[str, float], judge: SupportJudge | None = None) -> Generator[str, None, Answer]:
     """Yield the grounded answer as it streams, sentence by sentence; return the `Answer`

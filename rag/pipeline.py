@@ -235,30 +235,44 @@ class RAG(StoreWriting):
             raise error from exc
 
     def _generate(self, question, qvec, evidence: list[Evidence], timings, generator: str) -> Generator[str, None, Answer]:
-        if generator == "reader":
-            windows = evidence[: self.config.reader_windows]
-            with stage(timings, "read"):
-                readings = self.reader.read(question, [ev.scored.chunk.text for ev in windows])
-            with stage(timings, "answer"):
-                answer = compose_answer(question, windows, readings, self.answer_threshold,
-                                        float(self.reader.card["threshold"]))
-            yield answer.text
+        sentences = self._pick_sentence(question, qvec, evidence, timings)
+        if generator == "extractive":
+            yield sentences.text
+            return sentences
+        answer = self._read(question, evidence, timings) if sentences.answerable else self._refuse(question, evidence)
+        if generator == "reader" or not answer.answerable:
+            yield answer.text  # with an LLM, a refusal here means the LLM is not called
             return answer
+        from rag.llm import generate_with_llm
+
+        generated = yield from generate_with_llm(question, evidence, self.config.with_(generator=generator), timings)
+        return replace(generated, confidence=answer.confidence)
+
+    def _pick_sentence(self, question, qvec, evidence: list[Evidence], timings) -> Answer:
+        """extractive-v1's answer: the best sentence, or the refusal when no sentence
+        matches the question well enough (RAG_REFUSAL_THRESHOLD). It is also the first
+        refusal gate of the answer model: that gate measures whether the evidence is
+        about the question at all, which the answer model, trained on 2k questions,
+        judges poorly (see rag/models/reader/MODEL_CARD.md)."""
         with stage(timings, "answer"):
             from rag.answering import compose
 
-            answer = compose(question, qvec, evidence, self.keywords, self.config.refusal_threshold,
-                             self.config.max_answer_sentences)
-        if generator == "extractive":
-            yield answer.text
-            return answer
-        from rag.llm import evidence_can_answer, generate_with_llm
+            return compose(question, qvec, evidence, self.keywords, self.config.refusal_threshold,
+                           self.config.max_answer_sentences)
 
-        if not evidence_can_answer(answer.confidence, self.config.refusal_threshold):
-            yield answer.text  # the extractive refusal: the LLM is not called
-            return answer
-        generated = yield from generate_with_llm(question, evidence, self.config.with_(generator=generator), timings)
-        return replace(generated, confidence=answer.confidence)
+    def _refuse(self, question: str, evidence: list[Evidence]) -> Answer:
+        """The answer model's refusal, without reading (confidence 0)."""
+        return compose_answer(question, evidence[: self.config.reader_windows], [], 1.0, 1.0)
+
+    def _read(self, question: str, evidence: list[Evidence], timings) -> Answer:
+        """The answer model's answer from the best few windows, or its refusal."""
+        windows = evidence[: self.config.reader_windows]
+        with stage(timings, "read"):
+            chunks = [ev.scored.chunk for ev in windows]
+            readings = self.reader.read(question, [c.text for c in chunks], [c.sentence_starts() for c in chunks])
+        with stage(timings, "answer"):
+            return compose_answer(question, windows, readings, self.answer_threshold,
+                                  float(self.reader.card["threshold"]))
 
     def standalone_question(self, history: list, question: str, generator: str | None = None) -> str:
         """The question made self-contained using earlier turns: questions, or

@@ -3,10 +3,13 @@ says, per window, how likely it answers the question and where the answer is.
 
 The model is a cross-encoder (all-MiniLM-L6-v2 fine-tuned by `rag train-reader`,
 see models/reader/MODEL_CARD.md) with two heads: start/end logits over [CLS] and the
-window's tokens, and an answerability logit. Two signals say whether a window
-answers: that logit, and the span margin (the best span's start+end logit minus
-[CLS]'s, SQuAD 2.0's null-answer score as in the BERT baseline). A logistic
-regression fitted on out-of-fold windows turns them into a calibrated probability.
+window's tokens, and an answerability logit. Three signals say whether a window
+answers: that logit, the span margin (the best span's start+end logit minus [CLS]'s,
+SQuAD 2.0's null-answer score as in the BERT baseline), and the window's retrieval
+rank (windows come best first; log(1 + rank)). A logistic regression fitted on
+out-of-fold windows turns them into a calibrated probability. The rank is there
+because the model, trained on 2k questions, tells answering windows from their
+neighbours far less well than retrieval ranks them (out-of-fold AUC ~0.55).
 It runs through ONNX Runtime with the `tokenizers` library: answering never imports torch.
 """
 from __future__ import annotations
@@ -50,10 +53,18 @@ class Reading:
     span_margin: float = 0.0
 
 
-def calibrated(calibration: dict, answer_logit, span_margin) -> np.ndarray:
-    """The probability that a window answers, from its two raw signals."""
-    w_answer, w_margin = calibration["weights"]
-    return sigmoid(w_answer * np.asarray(answer_logit) + w_margin * np.asarray(span_margin) + calibration["bias"])
+def signals(answer_logit, span_margin) -> np.ndarray:
+    """Per window (given best first): the calibration's inputs, one row each."""
+    answer_logit = np.atleast_1d(np.asarray(answer_logit, dtype=np.float64))
+    rank = np.log1p(np.arange(len(answer_logit), dtype=np.float64))
+    return np.stack([answer_logit, np.asarray(span_margin, dtype=np.float64).reshape(-1), rank], axis=1)
+
+
+def calibrated(calibration: dict, rows: np.ndarray) -> np.ndarray:
+    """The probability that each window answers, from its `signals` row (a card of
+    fewer weights uses the first signals only)."""
+    weights = np.asarray(calibration["weights"], dtype=np.float64)
+    return sigmoid(rows[:, : len(weights)] @ weights + calibration["bias"])
 
 
 def load_tokenizer(model_dir: Path | str):
@@ -84,16 +95,27 @@ def encode_batch(tokenizer, questions: Sequence[str], windows: Sequence[str]) ->
     return Encoded(ids, mask, types, [list(e.offsets) for e in encs], in_window)
 
 
-def best_span(start: np.ndarray, end: np.ndarray, allowed: np.ndarray) -> tuple[int, int, float]:
-    """(first token, last token, score) maximising start + end logits over allowed tokens."""
+def best_span(start: np.ndarray, end: np.ndarray, allowed: np.ndarray,
+              sentence: np.ndarray | None = None) -> tuple[int, int, float]:
+    """(first token, last token, score) maximising start + end logits over allowed
+    tokens; with `sentence` (each token's sentence number), within one sentence."""
     s = np.where(allowed, start, -np.inf)
     e = np.where(allowed, end, -np.inf)
     scores = s[:, None] + e[None, :]
     n = len(start)
     band = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(np.ones((n, n), dtype=bool), MAX_ANSWER_TOKENS)
+    if sentence is not None:
+        band &= sentence[:, None] == sentence[None, :]
     scores = np.where(band, scores, -np.inf)
     i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
     return int(i), int(j), float(scores[i, j])
+
+
+def token_sentences(offsets: Sequence[tuple[int, int]], starts: Sequence[int], width: int = 0) -> np.ndarray:
+    """The sentence number of each token, from where the window's sentences start;
+    padded to `width` tokens with -1."""
+    numbers = np.searchsorted(np.asarray(starts), np.array([s for s, _ in offsets]), side="right")
+    return np.pad(numbers, (0, max(0, width - len(numbers))), constant_values=-1)
 
 
 def sigmoid(x: np.ndarray | float) -> np.ndarray:
@@ -137,17 +159,21 @@ class Reader:
             "input_ids": enc.input_ids, "attention_mask": enc.attention_mask, "token_type_ids": enc.token_type_ids})
         return start, end, answer.reshape(-1)
 
-    def read(self, question: str, windows: Sequence[str]) -> list[Reading]:
-        """One reading per window, in the windows' order."""
+    def read(self, question: str, windows: Sequence[str],
+             sentence_starts: Sequence[Sequence[int]] | None = None) -> list[Reading]:
+        """One reading per window, in the windows' order (best retrieved first). With
+        `sentence_starts` (per window, where its sentences start) an answer never
+        crosses a sentence boundary: a short answer lies inside one sentence, and the
+        sentence is what gets cited."""
         if not windows:
             return []
         enc = encode_pairs(self.tokenizer, question, windows)
         start, end, answer = self.logits(enc)
-        out = []
-        for k in range(len(windows)):
-            i, j, score = best_span(start[k], end[k], enc.in_window[k])
-            char_start, char_end = enc.offsets[k][i][0], enc.offsets[k][j][1]
-            margin = score - float(start[k][0] + end[k][0])
-            probability = float(calibrated(self.card["calibration"], answer[k], margin))
-            out.append(Reading(k, probability, char_start, char_end, score, float(answer[k]), margin))
-        return out
+        spans = [best_span(start[k], end[k], enc.in_window[k],
+                           token_sentences(enc.offsets[k], sentence_starts[k], start.shape[1])
+                           if sentence_starts else None)
+                 for k in range(len(windows))]
+        margins = [score - float(start[k][0] + end[k][0]) for k, (_, _, score) in enumerate(spans)]
+        probability = calibrated(self.card["calibration"], signals(answer, margins))
+        return [Reading(k, float(probability[k]), enc.offsets[k][i][0], enc.offsets[k][j][1], score,
+                        float(answer[k]), margins[k]) for k, (i, j, score) in enumerate(spans)]

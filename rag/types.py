@@ -52,6 +52,10 @@ class Chunk:
     source: str = ""
     doc_hash: str = ""
 
+    def sentence_starts(self) -> list[int]:
+        """Where each sentence starts, relative to `text`."""
+        return [s.start - self.start for s in self.sentences]
+
 
 @dataclass(frozen=True)
 class ScoredChunk:

@@ -37,10 +37,19 @@ def shown_start(text: str, end: int, quote: str) -> int | None:
 
 
 def shown_end(answer_text: str, n: int) -> int:
-    """Where the sentence cited as [n] ends in the answer text (before " [n]")."""
-    at = answer_text.find(f" [{n}]")
+    """Where the sentence first cited as [n] ends in the answer text (before " [n]")."""
+    return shown_ends(answer_text, n)[0]
+
+
+def shown_ends(answer_text: str, n: int) -> list[int]:
+    """Where a sentence cited as [n] may end in the answer text: before each " [n]", and
+    inside the closing quote mark of a quoted sentence (“...” [n])."""
+    ends, at = [], answer_text.find(f" [{n}]")
     assert at >= 0, (n, answer_text)
-    return at
+    while at >= 0:
+        ends.append(at - 1 if answer_text[at - 1 : at] == "”" else at)
+        at = answer_text.find(f" [{n}]", at + 1)
+    return ends
 
 
 def assert_citations_exact(answer, texts: dict[str, str] | None = None) -> None:
@@ -51,4 +60,5 @@ def assert_citations_exact(answer, texts: dict[str, str] | None = None) -> None:
         if c.source not in texts:
             texts[c.source] = Path(c.source).read_text()
         assert texts[c.source][c.start : c.end] == c.quote, (c.source, c.start, c.end)
-        assert shown_start(answer.text, shown_end(answer.text, c.n), c.quote) is not None, (c.quote, answer.text)
+        shown = [shown_start(answer.text, end, c.quote) for end in shown_ends(answer.text, c.n)]
+        assert any(at is not None for at in shown), (c.quote, answer.text)

@@ -100,6 +100,7 @@ def _results(**over):
         "query": {"p95_ms": {"1000": 20.0, "100000": 45.0}, "ann_recall_at_10": 0.99,
                   "by_size": {"1000": {"chunks": 1000, "stages": stage_percentiles([{"total": 20.0}])}}},
         "cold_start_s": 2.0,
+        "reader": {"chunks": 1500, "queries": 150, "stages": {"total": {"p50": 80.0, "p95": 120.0, "p99": 130.0}}},
         "memory": {"ingest_peak_rss_mb": 1500.0, "query_growth_fraction": 0.01},
     }
     for key, value in over.items():

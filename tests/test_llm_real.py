@@ -93,9 +93,10 @@ def test_refusal_gate_skips_the_llm(config, built_rag):
     from rag.pipeline import RAG
 
     rag = RAG(built_rag.config.with_(generator="llamacpp", llm_model_path=config.llm_model_path,
-                                     refusal_threshold=2.0), embedder=built_rag.embedder)
-    answer = rag.ask(QUESTION)  # no confidence reaches 2.0
-    assert answer.text == REFUSAL_TEXT and "llm" not in answer.timings_ms and answer.raw_text == ""
+                                     answer_threshold=2.0), embedder=built_rag.embedder)
+    answer = rag.ask(QUESTION)  # no answer-model probability reaches 2.0
+    assert answer.text.startswith(REFUSAL_TEXT) and "llm" not in answer.timings_ms and answer.raw_text == ""
+    assert "read" in answer.timings_ms  # the answer model read the evidence and refused
 
 
 def test_missing_or_corrupt_model_is_one_line(model_path, tmp_path):

@@ -47,7 +47,7 @@ def test_ingest_ask_refuse_and_reingest(fresh_rag):
                      "raw_text", "dropped_sentences"}
 
     refused = fresh_rag.ask(CFO)
-    assert refused.text == REFUSAL_TEXT
+    assert refused.text.startswith(REFUSAL_TEXT)
     assert refused.answerable is False and refused.citations == ()
 
     again = fresh_rag.ingest()

@@ -63,3 +63,26 @@ def test_a_corrupt_model_file_is_a_config_error(tmp_path):
     (tmp_path / "reader.onnx").write_bytes(b"not an onnx file")
     with pytest.raises(ConfigError, match="cannot load the answer model"):
         _ = Reader(tmp_path).session
+
+
+def test_signals_carry_each_windows_retrieval_rank_and_calibration_uses_them():
+    from rag.reader import calibrated, signals
+
+    rows = signals([2.0, 2.0, 2.0], [1.0, 1.0, 1.0])
+    assert rows.shape == (3, 3) and rows[0, 2] == 0.0 and rows[1, 2] < rows[2, 2]
+    p = calibrated({"weights": [1.0, 0.5, -1.0], "bias": 0.0}, rows)
+    assert p[0] > p[1] > p[2]  # same reading, lower rank: less probable
+    older = calibrated({"weights": [1.0, 0.0], "bias": 0.0}, rows)  # a two-signal card ignores the rank
+    assert np.allclose(older, older[0])
+
+
+def test_an_answer_never_crosses_a_sentence_boundary_when_sentences_are_given():
+    from rag.reader import token_sentences
+
+    start = np.array([0.0, 1.0, 5.0, 0.0, 0.0])
+    end = np.array([0.0, 0.0, 0.0, 6.0, 1.0])
+    allowed = np.ones(5, dtype=bool)
+    assert best_span(start, end, allowed)[:2] == (2, 3)  # across the boundary: 5 + 6
+    sentence = token_sentences([(0, 3), (4, 8), (9, 12), (14, 18), (19, 22)], [0, 13])
+    assert sentence.tolist() == [1, 1, 1, 2, 2]
+    assert best_span(start, end, allowed, sentence)[:2] == (3, 3)  # 0 + 6 inside the second sentence

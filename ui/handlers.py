@@ -27,9 +27,10 @@ def user_message(error: RagError) -> str:
 
 
 def available_generators(config, env=None) -> list[str]:
-    """extractive always; openai / ollama / llamacpp only when the environment configures them."""
+    """reader (the answer model) and extractive (the sentence picker) always; openai /
+    ollama / llamacpp only when the environment configures them."""
     env = os.environ if env is None else env
-    names = ["extractive"]
+    names = ["reader", "extractive"]
     if config.llm_model and (config.llm_api_key or env.get("OPENAI_API_KEY")):
         names.append("openai")
     if config.llm_model and (env.get("OLLAMA_HOST") or "11434" in config.llm_base_url):

@@ -27,13 +27,14 @@ class TrainSettings:
 
     epochs: int = 3
     lr: float = 2e-4
-    head_lr_factor: float = 10.0
+    head_lr_factor: float = 5.0
     batch_size: int = 16
     warmup: float = 0.1
     weight_decay: float = 0.01
     seed: int = 0
     max_steps: int = 0  # >0: stop early (smoke runs)
     swap_negatives: bool = True  # add the generated negatives of rag.train.data
+    generated: bool = True  # add rag.train.synthetic's answer-removed and cloze examples
 
 
 def seed_everything(seed: int) -> None:

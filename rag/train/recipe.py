@@ -26,7 +26,8 @@ import numpy as np
 
 from rag.config import PACKAGED_MODEL
 from rag.embedding import resolve_model
-from rag.reader import Reader, calibrated, load_tokenizer
+from rag.reader import Reader, calibrated, load_tokenizer, signals
+from rag.train.card import write_card
 from rag.train.data import (
     ChunkSearch,
     GoldQuestion,
@@ -41,12 +42,13 @@ from rag.train.data import (
 )
 from rag.train.export import export
 from rag.train.loop import TrainSettings, train
+from rag.train.synthetic import generated
 
 OOF_WINDOWS = 4  # windows read per question, as the pipeline reads its best few
 TARGET_FALSE_REFUSAL = 0.05
 CHUNK_TOKENS, CHUNK_OVERLAP = 200, 40  # as Config's defaults: windows are chunks
 FIXED_SAMPLE = 60  # validation questions re-read by the test of the shipped weights
-UNCALIBRATED = {"weights": [1.0, 0.0], "bias": 0.0}
+UNCALIBRATED = {"weights": [1.0], "bias": 0.0}
 
 
 @dataclass(frozen=True)
@@ -67,8 +69,11 @@ def prepare(gold: Path, docs: Path, settings: TrainSettings, limit: int = 0) -> 
     tokenizer = load_tokenizer(resolve_model(PACKAGED_MODEL))
     chunks = chunk_corpus(docs, lambda s: len(tokenizer.encode(s, add_special_tokens=False).ids), CHUNK_TOKENS, CHUNK_OVERLAP)
     training = [q for q in questions if q.article not in held_out]
-    return Prepared(gold, training, [q for q in questions if q.article in held_out], ChunkSearch(chunks),
-                    build_examples(training, chunks, settings.swap_negatives, settings.seed))
+    examples = build_examples(training, chunks, settings.swap_negatives, settings.seed)
+    if settings.generated:
+        examples += generated(examples, chunks, {q.qid: q.answers for q in training},
+                              set(articles_of(read_gold(gold))), settings.seed)
+    return Prepared(gold, training, [q for q in questions if q.article in held_out], ChunkSearch(chunks), examples)
 
 
 def train_reader(gold: Path, docs: Path, out: Path, folds: int, settings: TrainSettings,
@@ -93,13 +98,24 @@ def finish(data: Prepared, out: Path, oof: list[dict], settings: TrainSettings, 
     card = {"calibration": calibration, "threshold": threshold, "settings": asdict(settings),
             "training_articles": sorted({q.article for q in data.training}),
             "validation_articles": sorted({q.article for q in data.validation}),
-            "examples": dict(Counter("generated negative" if e.qid.endswith("-swap") else
-                                     "answerable" if e.answerable else "no answer" for e in data.examples)),
+            "examples": dict(Counter(example_kind(e) for e in data.examples)),
             "out_of_fold": oof_at, "validation": figures_at(rows, calibration, threshold),
             "fixed_sample": figures_at(rows[:FIXED_SAMPLE], calibration, threshold), **facts}
     _write_card(out, card)
+    write_card(out, card)
     _write_questions(out / "validation.jsonl", data.validation, data.gold)
     return card
+
+
+def example_kind(e) -> str:
+    """What made a training example, for the card."""
+    if e.qid.startswith("cloze-"):
+        return "cloze answerable" if e.answerable else "cloze answer removed"
+    if e.qid.endswith("-swap"):
+        return "entity swapped"
+    if e.qid.endswith("-removed"):
+        return "answer removed"
+    return "gold answerable" if e.answerable else "gold no answer"
 
 
 def read_fold(data: Prepared, fold_dir: Path, fold: set[str]) -> list[dict]:
@@ -115,6 +131,8 @@ def cross_validate(data: Prepared, out: Path, folds: int, settings: TrainSetting
         model, _ = train([e for e in data.examples if e.article not in fold], settings, progress)
         export(model, out / "folds" / str(k))
         oof += read_fold(data, out / "folds" / str(k), fold)
+    if oof:  # kept so that the calibration can be refitted without training again
+        (out / "folds" / "oof.jsonl").write_text("".join(json.dumps(r) + "\n" for r in oof), encoding="utf-8")
     return oof
 
 
@@ -136,8 +154,9 @@ def read_questions(reader: Reader, questions: list[GoldQuestion], search: ChunkS
     whether the window holds a gold answer."""
     rows = []
     for q in questions:
-        windows = [c.text for c in search.top(q.question, OOF_WINDOWS)]
-        readings = reader.read(q.question, windows)
+        chunks = search.top(q.question, OOF_WINDOWS)
+        windows = [c.text for c in chunks]
+        readings = reader.read(q.question, windows, [c.sentence_starts() for c in chunks])
         rows.append({"qid": q.qid, "article": q.article, "answerable": bool(q.answers), "answers": list(q.answers),
                      "windows": [{"answer_logit": r.answer_logit, "span_margin": r.span_margin,
                                   "predicted": windows[r.window][r.start : r.end],
@@ -146,16 +165,20 @@ def read_questions(reader: Reader, questions: list[GoldQuestion], search: ChunkS
     return rows
 
 
+def window_signals(row: dict) -> np.ndarray:
+    """`rag.reader.signals` of one question's windows (stored best first)."""
+    return signals([w["answer_logit"] for w in row["windows"]], [w["span_margin"] for w in row["windows"]])
+
+
 def fit_calibration(oof: list[dict]) -> dict:
-    """Logistic regression of "the window holds an answer" on its two raw signals,
-    over every out-of-fold window."""
-    windows = [w for r in oof for w in r["windows"]]
-    y = np.array([w["has_answer"] for w in windows])
+    """Logistic regression of "the window holds an answer" on its signals
+    (rag.reader.signals), over every out-of-fold window."""
+    y = np.array([w["has_answer"] for r in oof for w in r["windows"]])
     if len(set(y.tolist())) < 2:
-        return {"weights": [1.0, 0.0], "bias": 0.0}
+        return dict(UNCALIBRATED)
     from sklearn.linear_model import LogisticRegression
 
-    x = np.array([[w["answer_logit"], w["span_margin"]] for w in windows])
+    x = np.concatenate([window_signals(r) for r in oof])
     fit = LogisticRegression(C=1e4).fit(x, y)
     return {"weights": [float(v) for v in fit.coef_[0]], "bias": float(fit.intercept_[0])}
 
@@ -164,7 +187,7 @@ def best_windows(rows: list[dict], calibration: dict) -> tuple[np.ndarray, list[
     """Per question: the probability of its most probable window, and that window's answer."""
     probs, answers = [], []
     for r in rows:
-        p = calibrated(calibration, [w["answer_logit"] for w in r["windows"]], [w["span_margin"] for w in r["windows"]])
+        p = calibrated(calibration, window_signals(r))
         k = int(np.argmax(p))
         probs.append(float(p[k]))
         answers.append(r["windows"][k]["predicted"])

@@ -43,7 +43,7 @@ def run(tmp_path_factory, corpus_dir, repo_root):
 
 def test_summary_has_every_key_per_system(run):
     summary = json.loads(run["summary.json"])
-    assert set(summary["systems"]) == {"ours", "bm25", "naive"}
+    assert set(summary["systems"]) == {"ours", "extractive-v1", "bm25", "naive"}
     for s in (summary, *summary["systems"].values()):
         missing = [k for k in REQUIRED if not has_path(s, k)]
         assert not missing, missing
@@ -55,7 +55,7 @@ def test_summary_has_every_key_per_system(run):
 
 def test_results_rows(run):
     rows = [json.loads(line) for line in run["results.jsonl"].splitlines()]
-    assert len(rows) == 36 and {r["system"] for r in rows} == {"ours", "bm25", "naive"}
+    assert len(rows) == 48 and {r["system"] for r in rows} == {"ours", "extractive-v1", "bm25", "naive"}
     for r in rows:
         assert r["failure"] in (*FAILURES, None)
         assert {"question", "answer", "answerable", "citations", "scores"} <= set(r)
@@ -65,7 +65,7 @@ def test_results_rows(run):
 def test_reports_and_sweep(run):
     sweep = json.loads(run["sweep.json"])
     assert sweep["points"] and {"threshold", "coverage", "accuracy", "false_refusal_rate"} <= set(sweep["points"][0])
-    assert "| metric | ours | bm25 | naive |" in run["report.md"] and "threshold sweep" in run["report.md"]
+    assert "| metric | ours | extractive-v1 | bm25 | naive |" in run["report.md"] and "threshold sweep" in run["report.md"]
     assert run["report.html"].count("data:image/png;base64,") == 3
     assert "suggested refusal_threshold" in run["output"] or "no threshold" in run["output"]
 

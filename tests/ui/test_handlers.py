@@ -120,9 +120,9 @@ def test_markers_without_a_citation_stay_plain_text():
 
 
 def test_generators_listed_only_when_configured():
-    assert handlers.available_generators(Config(), env={}) == ["extractive"]
+    assert handlers.available_generators(Config(), env={}) == ["reader", "extractive"]
     openai = Config(llm_model="gpt-4o-mini", llm_api_key="k")
-    assert handlers.available_generators(openai, env={}) == ["extractive", "openai"]
+    assert handlers.available_generators(openai, env={}) == ["reader", "extractive", "openai"]
     ollama = Config(llm_model="llama3", llm_base_url="http://localhost:11434")
     assert "ollama" in handlers.available_generators(ollama, env={})
 
