@@ -42,7 +42,8 @@ class GroundedSystem:
 
     def grounding(self, items: list[GoldItem]) -> dict:
         rows = [(item, self.answer(item.question)) for item in items]
-        return grounding_block([(i, a.text, citation_passages(a)) for i, a in rows], rows)
+        # A refusal states nothing to ground (the answer model's names what was asked).
+        return grounding_block([(i, a.text if a.answerable else "", citation_passages(a)) for i, a in rows], rows)
 
 
 class RawSystem:

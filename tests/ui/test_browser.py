@@ -45,6 +45,11 @@ def test_ask_in_the_browser(page, ui_url, tmp_path):
     expect(page.locator("#sources mark").first).to_be_visible(timeout=30_000)
     # the answer bubble, not the question (which names Alibaba too): it states the figure
     assert "billion" in answer.inner_text()
+    # the short answer comes first, in bold, above its quoted evidence
+    short = answer.locator("strong").first
+    expect(short).to_be_visible()
+    assert "billion" in short.inner_text() and answer.inner_text().index(short.inner_text()) < \
+        answer.inner_text().index("“")
     assert page.locator("#sources .src-card").count() >= 1
     assert "Searched for" in page.locator("#searched").inner_text()
     page.locator("#sources .src-card").first.scroll_into_view_if_needed()
