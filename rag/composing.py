@@ -26,7 +26,9 @@ MAX_SENTENCES = 3
 DISAGREEMENT_MARGIN = 0.15  # a rival answer must be nearly as probable as the best
 _ANAPHOR = re.compile(r"^\W*(it|its|it's|they|their|them|this|that|these|those|he|his|she|her|such|the (company|firm|"
                       r"group|move|deal|plan|figure|unit|business))\b", re.I)
-_EXPLAINS = re.compile(r"^\s*(why|how)\b|\b(why|how come|what (caused|led|explains))\b", re.I)
+# "How much/many/long..." asks for a quantity, not an explanation.
+_EXPLAINS = re.compile(r"^\s*(why\b|how\b(?!\s+(much|many|long|old|far|often|big|large|tall|high|soon)\b))"
+                       r"|\b(why|how come|what (caused|led|explains))\b", re.I)
 _FOOTNOTE = re.compile(r"\[\d{1,3}\]")
 _EDGE_PUNCT = " \t\n,;:.\"'“”‘’()"
 

@@ -71,6 +71,12 @@ def test_a_why_answer_continues_into_an_explaining_sentence_but_others_do_not():
     what = compose_answer("What hurt core-commerce profit?", [ev],
                           [reading_of(ev, 0, "competition", 0.8)], THRESHOLD, THRESHOLD)
     assert len(what.citations) == 1
+    how = compose_answer("How does competition hurt profit?", [ev], [reading_of(ev, 0, "competition", 0.8)],
+                         THRESHOLD, THRESHOLD)
+    assert len(how.citations) == 2
+    how_much = compose_answer("How much did competition hurt profit?", [ev],
+                              [reading_of(ev, 0, "competition", 0.8)], THRESHOLD, THRESHOLD)
+    assert len(how_much.citations) == 1  # a quantity, not an explanation
 
 
 def test_confident_different_figures_from_two_documents_are_shown_with_their_dates():
