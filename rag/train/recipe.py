@@ -64,7 +64,8 @@ class Prepared:
 
 def prepare(gold: Path, docs: Path, settings: TrainSettings, limit: int = 0) -> Prepared:
     """Questions, chunks and examples; `limit` keeps the first questions (smoke runs)."""
-    questions = read_gold(gold)[: limit or None]
+    every = read_gold(gold)
+    questions = every[: limit or None]
     held_out = validation_articles(questions)
     tokenizer = load_tokenizer(resolve_model(PACKAGED_MODEL))
     chunks = chunk_corpus(docs, lambda s: len(tokenizer.encode(s, add_special_tokens=False).ids), CHUNK_TOKENS, CHUNK_OVERLAP)
@@ -72,7 +73,7 @@ def prepare(gold: Path, docs: Path, settings: TrainSettings, limit: int = 0) -> 
     examples = build_examples(training, chunks, settings.swap_negatives, settings.seed)
     if settings.generated:
         examples += generated(examples, chunks, {q.qid: q.answers for q in training},
-                              set(articles_of(read_gold(gold))), settings.seed)
+                              set(articles_of(every)), settings.seed)
     return Prepared(gold, training, [q for q in questions if q.article in held_out], ChunkSearch(chunks), examples)
 
 
