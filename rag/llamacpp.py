@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import itertools
 import re
 import socket
 import subprocess
@@ -23,26 +24,31 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 
 from rag.config import Config
 from rag.errors import LLMError
+from rag.types import REFUSAL_TEXT, Chunk
 
-# Constrained decoding (llama.cpp's GBNF grammars): the reply is either the refusal or
-# one to three statements, each ending with a passage marker. Small models asked for
-# "[n]" in the prompt almost never write it (SmolLM2: 0 of 65 sentences); a grammar
-# makes the marker part of the only replies the model can produce. The grounding check
-# still judges every statement against the passage it names, so a wrong marker drops
-# the statement; it cannot make one pass. A statement cannot run past its first full
-# stop (a "." is allowed only inside a number, once), so a marker closes every sentence.
-# Other servers (vLLM, OpenAI) get the prompt alone.
-CITED_REPLY_GRAMMAR = r"""
-root ::= refusal | statement (" " statement){0,2}
+# Constrained decoding (llama.cpp's GBNF grammars), built per request from the passages:
+# the reply is either the refusal or one to three statements, each a sentence of the
+# passages followed by a passage marker. With SmolLM2-135M on gold questions: asked
+# for "[n]" in the prompt it wrote a marker on 0 of 65 sentences; given a grammar of free
+# statements that must each end in a marker, it wrote meta-commentary ("The passage does
+# not provide ...") that no passage supports, so every statement was dropped. A small
+# model is a poor writer but can still choose: here it chooses whether to answer, which
+# sentences answer, and which passage to credit. The marker is free ([1]..[k] for any
+# sentence), so the grounding check still decides whether the credited passage supports
+# the sentence, and a mis-credit is dropped. Servers other than llama.cpp (vLLM, OpenAI)
+# get the prompt alone and write freely; the same check judges what they write.
+GRAMMAR = """root ::= refusal | statement (" " statement){0,2}
 refusal ::= "REFUSAL"
-statement ::= [A-Z0-9$"] words " [" [1-9] "]."
-words ::= ([^\[\]\n.!?0-9] | number)+
-number ::= [0-9]+ ("." [0-9]+)?
+statement ::= quote " [" marker "]."
+marker ::= MARKERS
+quote ::= QUOTES
 """
+_SENTENCE_END = re.compile(r"[\s.!?]+$")
 STARTUP_TIMEOUT_S = 300.0  # SmolLM2 loads in 0.6 s idle, but took over 120 s on a crowded 2-core machine
 GGUF_MAGIC = b"GGUF"
 _LOG_PREFIX = re.compile(r"^\s*[\d.]+\s+[A-Z]\s+")  # llama.cpp's "0.00.257.986 E " time and level
@@ -50,11 +56,25 @@ _servers: dict[tuple, "LocalServer"] = {}
 _lock = threading.Lock()
 
 
-def cited_reply_grammar() -> str:
-    """The GBNF grammar of a cited reply (see CITED_REPLY_GRAMMAR)."""
-    from rag.types import REFUSAL_TEXT
+def quoting_grammar(passages: Sequence[Chunk]) -> str:
+    """The GBNF grammar of a reply that quotes the passages' sentences, each with a
+    marker naming any of them (see GRAMMAR)."""
+    quotes = dict.fromkeys(q for chunk in passages for q in quotable_sentences(chunk))
+    markers = " | ".join(f'"{n}"' for n in range(1, len(passages) + 1)) or '"1"'
+    alternatives = " | ".join(_gbnf_string(q) for q in quotes) or _gbnf_string(REFUSAL_TEXT)
+    return (GRAMMAR.replace("REFUSAL", REFUSAL_TEXT).replace("MARKERS", markers)
+            .replace("QUOTES", alternatives))
 
-    return CITED_REPLY_GRAMMAR.replace("REFUSAL", REFUSAL_TEXT).strip()
+
+def quotable_sentences(chunk: Chunk) -> list[str]:
+    """The chunk's sentences on one line each, without their closing punctuation."""
+    starts = chunk.sentence_starts() + [len(chunk.text)]
+    found = (" ".join(chunk.text[a:b].split()) for a, b in itertools.pairwise(starts))
+    return [q for q in (_SENTENCE_END.sub("", s) for s in found) if len(q) > 1]
+
+
+def _gbnf_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def check_model_file(path: str) -> Path:

@@ -96,15 +96,15 @@ def _openai_like(config: Config):
     local llama.cpp server (started here on first use for generator llamacpp)."""
     from llama_index.llms.openai_like import OpenAILike
 
-    api_base, extra = config.llm_base_url or None, {}
+    api_base = config.llm_base_url or None
     if config.generator == "llamacpp":
-        from rag.llamacpp import cited_reply_grammar, server_url
+        from rag.llamacpp import server_url
 
-        api_base, extra = server_url(config), {"extra_body": {"grammar": cited_reply_grammar()}}
+        api_base = server_url(config)
     return OpenAILike(model=config.llm_model, api_base=api_base, api_key=config.llm_api_key or "none",
                       is_chat_model=True, context_window=config.llm_context_tokens,
                       timeout=config.llm_timeout_s, max_retries=config.llm_max_retries,
-                      temperature=0.0, max_tokens=config.llm_max_tokens, additional_kwargs=extra)
+                      temperature=0.0, max_tokens=config.llm_max_tokens)
 
 
 def describe_error(exc: Exception, config: Config) -> str:
@@ -179,7 +179,8 @@ def generate_with_llm(question: str, evidence: list[Evidence], config: Config,
     citations: list[Citation] = []
     grounded = GroundedStream([c.text for c in chunks], judge or LexicalSupport(), is_refusal,
                               lambda text: rewrite_markers(text, chunks, numbers, citations)[0])
-    yield from grounded.pieces(_stream_reply(llm, build_messages(question, evidence), config, timings))
+    yield from grounded.pieces(_stream_reply(llm, build_messages(question, evidence), config, timings,
+                                             **_reply_constraints(config, chunks)))
     if not grounded.raw.strip():
         raise LLMError(f"the LLM at {_endpoint(config)} returned an empty reply")
     if not citations:
@@ -192,13 +193,23 @@ def generate_with_llm(question: str, evidence: list[Evidence], config: Config,
                   raw_text=grounded.raw, dropped_sentences=grounded.dropped)
 
 
-def _stream_reply(llm, messages: list, config: Config, timings: dict[str, float]) -> Generator[str, None, str]:
+def _reply_constraints(config: Config, chunks: list[Chunk]) -> dict:
+    """Extra request fields: the quoting grammar for the local llama.cpp server."""
+    if config.generator != "llamacpp":
+        return {}
+    from rag.llamacpp import quoting_grammar
+
+    return {"extra_body": {"grammar": quoting_grammar(chunks)}}
+
+
+def _stream_reply(llm, messages: list, config: Config, timings: dict[str, float],
+                  **request: object) -> Generator[str, None, str]:
     # Only time spent waiting on the LLM counts: not the consumer's time between pieces.
     parts: list[str] = []
     spent = 0.0
     try:
         t0 = time.perf_counter()
-        responses = _call(lambda: iter(llm.stream_chat(messages)), config)
+        responses = _call(lambda: iter(llm.stream_chat(messages, **request)), config)
         while (response := _call(lambda: next(responses, None), config)) is not None:
             spent += time.perf_counter() - t0
             if response.delta:

@@ -331,3 +331,28 @@ def test_ollama_through_its_llama_index_class(evidence):
     assert answer.answerable and "".join(pieces) == answer.text and answer.dropped_sentences == 1
     c = answer.citations[0]
     assert c.quote == Path(c.source).read_text(encoding="utf-8")[c.start:c.end]
+
+
+def test_llamacpp_requests_carry_the_quoting_grammar(fake, evidence, monkeypatch):
+    import rag.llamacpp
+
+    monkeypatch.setattr(rag.llamacpp, "server_url", lambda config: fake.url)
+    config = llm_config(fake.url).with_(generator="llamacpp", llm_model_path="unused.gguf", llm_base_url="")
+    run(generate_with_llm(QUESTION, evidence, config, {}))
+    grammar = fake.requests[0]["grammar"]
+    chunks = [ev.scored.chunk for ev in evidence]
+    for sentence in (s for c in chunks for s in rag.llamacpp.quotable_sentences(c)):
+        assert rag.llamacpp._gbnf_string(sentence) in grammar
+    assert 'marker ::= "1" | "2"' in grammar and f'"{len(chunks)}"' in grammar
+    assert REFUSAL_TEXT in grammar
+
+
+def test_quoting_grammar_escapes_and_strips_sentence_ends():
+    from rag.llamacpp import quotable_sentences, quoting_grammar
+
+    text = 'He said "go" now.  A back\\slash\nhere! Last one'
+    chunk = Chunk("c", "d", text, 0, len(text), (Span(0, 17), Span(19, 37), Span(38, len(text))))
+    assert quotable_sentences(chunk) == ['He said "go" now', "A back\\slash here", "Last one"]
+    grammar = quoting_grammar([chunk])
+    assert r'"He said \"go\" now" | "A back\\slash here" | "Last one"' in grammar
+    assert 'statement ::= quote " [" marker "]."' in grammar and 'marker ::= "1"\n' in grammar

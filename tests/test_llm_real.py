@@ -5,6 +5,7 @@ produce on demand (timeouts, HTTP errors, malformed streams)."""
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from test_llm import run
 from rag.config import Config
 from rag.errors import LLMError
 from rag.grounding import judge_reply
+from rag.llamacpp import quotable_sentences
 from rag.llm import build_llm, generate_with_llm, is_refusal
 from rag.types import REFUSAL_TEXT, Answer
 
@@ -70,6 +72,10 @@ def test_real_answer_streams_and_is_grounded(config, built_rag):
     raw = [v for v in judge_reply(answer.raw_text, [ev.scored.chunk.text for ev in evidence])
            if not is_refusal(v.sentence)]
     assert answer.dropped_sentences == sum(not v.supported for v in raw)
+    # The grammar held on the real server: every closed statement quotes a passage sentence.
+    quotable = {q for ev in evidence for q in quotable_sentences(ev.scored.chunk)}
+    for statement in re.findall(r"(?:^|\]\. )(.+?) \[\d+\]\.", answer.raw_text):
+        assert statement in quotable
     if not answer.answerable:
         assert answer.text == REFUSAL_TEXT and not answer.citations
     for c in answer.citations:
