@@ -79,10 +79,10 @@ def evaluate_targets(r: dict) -> list[Target]:
     reader = r.get("reader", {})
     hit_gap = ing.get("hit_at_5_gap")
     return [
-        # Wide miss: 1.3x. The quick bench measured 1.60x on an idle machine (fixed costs
-        # weigh more at 175 chunks); losing bf16 drops it to ~1.1x (our fp32: 30.5 vs 27.7).
+        # Wide miss: 1.3x, the level of the torch encoder this replaced (1.1-1.6x; see README).
         _gt(ing.get("ratio_vs_naive"), 2.5, 1.3, "ingest chunks/s vs naive llama-index", ">= 2.5x"),
-        _lt(abs(hit_gap) if hit_gap is not None else None, 0.005, None, "hit@5 gap, bf16 vs fp32", "<= 0.005"),
+        _lt(abs(hit_gap) if hit_gap is not None else None, 0.005, None,
+            f"hit@5 gap, {ing.get('precision', '?')} vs fp32", "<= 0.005"),
         _lt(ing.get("non_embed_fraction"), 0.15, None, "ingest time outside embedding", "< 15% of wall"),
         _lt(re_.get("unchanged_fraction"), 0.02, 0.10, "unchanged re-ingest / first ingest", "<= 2%"),
         _lt(re_.get("unchanged_embed_calls"), 0, 0, "unchanged re-ingest embed calls", "0"),
@@ -92,7 +92,7 @@ def evaluate_targets(r: dict) -> list[Target]:
         _gt(q.get("ann_recall_at_10"), 0.98, None, f"ANN recall@10 at {largest} chunks", ">= 0.98"),
         _lt(reader.get("stages", {}).get("total", {}).get("p95"), 150.0, None,
             f"query p95 with the answer model, {reader.get('chunks', '?')} chunks (ms)", "<= 150 ms"),
-        _lt(r.get("cold_start_s"), 4.0, None, "cold start `rag ask` (s)", "<= 4 s"),
+        _lt(r.get("cold_start_s"), 1.5, None, "cold start `rag ask` (s)", "<= 1.5 s"),
         _lt(mem.get("ingest_peak_rss_mb"), 2048, None, f"peak RSS ingesting {mem.get('ingest_chunks', '?')} chunks (MB)",
             "<= 2048 MB"),
         _lt(mem.get("query_growth_fraction"), 0.05, None,
@@ -115,10 +115,12 @@ def render_markdown(r: dict, targets: list[Target]) -> str:
                       [(name, s.get("chunks"), s.get("wall_s"), s.get("chunks_per_s"), s.get("tokens_per_s"),
                         s.get("embed_fraction"), s.get("peak_rss_mb")) for name, s in sides.items()]), "",
                 f"Ratio (chunks/s): {fmt(ing.get('ratio_vs_naive'))}x; tokens/s: {fmt(ing.get('token_ratio_vs_naive'))}x."
-                f" hit@5 bf16 {fmt(ing.get('hit_at_5', {}).get('bf16'))}, fp32 {fmt(ing.get('hit_at_5', {}).get('fp32'))}"
-                f" (dense only: {fmt(ing.get('dense_hit_at_5', {}).get('bf16'))} / "
+                f" Encoder: {ing.get('encoder', '?')}."
+                f" hit@5 ours ({ing.get('precision', '?')}) {fmt(ing.get('hit_at_5', {}).get('ours'))},"
+                f" fp32 {fmt(ing.get('hit_at_5', {}).get('fp32'))}"
+                f" (dense only: {fmt(ing.get('dense_hit_at_5', {}).get('ours'))} / "
                 f"{fmt(ing.get('dense_hit_at_5', {}).get('fp32'))}; {fmt(ing.get('quality_questions'))} questions)."
-                f" Query vectors (numpy encoder) vs SentenceTransformer.encode: min cosine "
+                f" Query vectors (ONNX encoder) vs SentenceTransformer.encode: min cosine "
                 f"{fmt(ing.get('query_min_cosine'), 7)}.", ""]
     if re_:
         out += ["## Re-ingest", "", table(["case", "wall s", "embed calls", "chunks embedded", "of total", "removed"], [

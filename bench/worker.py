@@ -35,10 +35,10 @@ def _timed_embedder(precision: str = "auto", batch_size: int | None = None):
     class TimedEmbedder(Embedder):
         forward_s = 0.0
 
-        def _forward(self, model, texts):
+        def _forward(self, texts):
             t0 = time.perf_counter()
             try:
-                return super()._forward(model, texts)
+                return super()._forward(texts)
             finally:
                 self.forward_s += time.perf_counter() - t0
 
@@ -46,13 +46,17 @@ def _timed_embedder(precision: str = "auto", batch_size: int | None = None):
     return TimedEmbedder(config.embed_model, precision, batch_size or config.embed_batch_size)
 
 
-def _model_tokens(texts, tokenizer, max_len: int | None) -> int:
+def _model_tokens(texts, max_len: int) -> int:
     """Tokens the model sees for `texts` (special tokens included, truncated like the model)."""
-    total = 0
-    for at in range(0, len(texts), 256):
-        ids = tokenizer(list(texts[at : at + 256]), add_special_tokens=True)["input_ids"]
-        total += sum(min(len(i), max_len or len(i)) for i in ids)
-    return total
+    from tokenizers import Tokenizer
+
+    from rag.config import PACKAGED_MODEL
+    from rag.embedding import resolve_model
+
+    tokenizer = Tokenizer.from_file(f"{resolve_model(PACKAGED_MODEL)}/tokenizer.json")
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return sum(min(len(e.ids), max_len) for e in tokenizer.encode_batch(list(texts)))
 
 
 def _all_texts(collection) -> list[str]:
@@ -75,12 +79,12 @@ def task_ours(docs: str, store: str, precision: str = "auto", batch_size: int | 
     report = rag.ingest(docs, rebuild=True)
     wall, peak = time.perf_counter() - t0, peak_rss_mb()  # before the bench's own counting below
     chunks = rag.store.count()
-    model = embedder.model
-    tokens = _model_tokens(_all_texts(rag.store.chunks), model.tokenizer, model.max_seq_length)
+    tokens = _model_tokens(_all_texts(rag.store.chunks), embedder.encoder.pipeline.max_len)
     return {
         "side": "ours", "wall_s": wall, "chunks": chunks, "chunks_embedded": report.chunks_embedded,
         "docs": len(report.added), "tokens": tokens, "embed_s": embedder.forward_s,
-        "precision": embedder.active_precision, "batch_size": embedder.batch_size,
+        "precision": embedder.active_precision, "encoder": embedder.encoder.describe(),
+        "batch_size": embedder.batch_size,
         "stages_s": report.timings_s, "peak_rss_mb": peak,
     }
 
@@ -103,8 +107,7 @@ def task_naive(docs: str, store: str) -> dict:
     storage = StorageContext.from_defaults(vector_store=ChromaVectorStore(chroma_collection=collection))
     VectorStoreIndex.from_documents(documents, storage_context=storage, embed_model=embed_model)
     wall, peak = time.perf_counter() - t0, peak_rss_mb()
-    model = embed_model._model
-    tokens = _model_tokens(_all_texts(collection), model.tokenizer, model.max_seq_length)
+    tokens = _model_tokens(_all_texts(collection), embed_model._model.max_seq_length or 512)
     return {"side": "naive", "wall_s": wall, "chunks": collection.count(), "docs": len(documents),
             "tokens": tokens, "peak_rss_mb": peak}
 
@@ -160,7 +163,10 @@ def task_quality(stores: dict, gold: str, n: int, seed: int = 7, build_fp32: dic
                      "dense_hit_at_5": dense / max(1, len(items))}
         texts = [g.question for g in items]
     ours = np.stack([rag.embedder.embed_query(t) for t in texts])
-    ref = rag.embedder.model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    from sentence_transformers import SentenceTransformer
+
+    reference = SentenceTransformer(str(rag.embedder.path), device="cpu")
+    ref = reference.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
     out["query_min_cosine"] = float(np.min(np.sum(ours * ref, axis=1)))
     return out
 

@@ -95,7 +95,10 @@ def ingest(
 def doctor(store: Optional[Path] = StoreOpt, repair: bool = typer.Option(True, "--repair/--no-repair")):
     """Check the store's invariants and repair what can be repaired."""
     try:
-        _report_check(_open(store).check(repair=repair), repaired=repair)
+        rag = _open(store)
+        for line in rag.models():
+            typer.echo(line)
+        _report_check(rag.check(repair=repair), repaired=repair)
     except RagError as exc:
         _fail(exc)
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from rag.embedding import Embedder
 from rag.keyword_index import KeywordIndex, KeywordRow
+from rag.reader import Reader
 from rag.store import ChunkStore
 
 
@@ -62,3 +64,11 @@ def rebuild_keywords(store: ChunkStore, keywords: KeywordIndex) -> None:
             if doc_id in catalog and catalog[doc_id].content_hash == doc_hash]
     keywords.rebuild(rows)
     keywords.fingerprint = store.fingerprint(catalog)
+
+
+def describe_models(embedder: Embedder, reader: Reader) -> list[str]:
+    """One line per model: the encoder variant that runs (and why), and the answer model
+    with its card's threshold. Loading each one is part of the check."""
+    _ = reader.session  # a truncated or foreign reader.onnx fails here, with its path
+    return [f"encoder: {embedder.name}: {embedder.encoder.describe()}",
+            f"answer model: {reader.model_dir} (calibrated threshold {float(reader.card['threshold']):.4f})"]

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rag import generations
-from rag.doctor import check_store
+from rag.doctor import check_store, describe_models
 from rag.errors import InputError, NotReadyError, RagError
 from rag.ingestion import IngestReport, ingest_path
 from rag.keyword_index import KeywordIndex
@@ -156,6 +156,10 @@ class StoreWriting:
         index.save(store.fingerprint())
         return index
 
+    def models(self) -> list[str]:
+        """Which encoder and answer model this configuration runs (see rag.doctor)."""
+        return describe_models(self.embedder, self.reader)
+
     def check(self, repair: bool = True) -> list[str]:
         """Verify the store's invariants (and repair them); returns what was found."""
         with self._writing():
@@ -223,7 +227,7 @@ class StoreWriting:
         first question nor the first upload pays for it (seconds)."""
         def load():
             try:
-                _ = self.embedder.bulk_model  # the torch model uploads embed with
+                _ = self.embedder.encoder  # the encoder uploads embed with
                 if not self.is_empty():
                     self.retrieve("warm up", top_k=1)  # retrieval only: no LLM call
             except RagError:

