@@ -27,6 +27,8 @@ import numpy as np
 from rag.store import date_ordinal
 from rag.types import Filters
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class KeywordRow:
@@ -66,6 +68,7 @@ class KeywordIndex:
         self._rows: list[KeywordRow] | None = []
         self._version: Path | None = None
         self._bm25: Any = None  # a bm25s.BM25 once built or loaded
+        self._bm25_dir: Path | None = None  # saved, not yet loaded (see `bm25`)
         self._doc_freq: dict[str, int] = {}
         self._loaded_pointer: float | None = None
         self._set_keys([], [], [])
@@ -73,15 +76,15 @@ class KeywordIndex:
     # --- persistence ---------------------------------------------------------------
     def load(self) -> bool:
         """Load the saved index, if any (texts stay on disk until an update needs them).
-        Returns False when there is none."""
-        bm25s = _bm25s()
+        Returns False when there is none. The BM25 matrix itself loads on first search:
+        importing bm25s (and scipy) was most of an unchanged re-ingest."""
         pointer = self.folder / "current.json"
         try:
             current = json.loads(pointer.read_text())
             version = self.folder / current["version"]
             keys = json.loads((version / "keys.json").read_text())
             self._doc_freq = json.loads((version / "doc_freq.json").read_text())
-            self._bm25 = bm25s.BM25.load(version / "bm25", mmap=False) if keys["chunk_ids"] else None
+            self._bm25, self._bm25_dir = None, (version / "bm25" if keys["chunk_ids"] else None)
         except (OSError, ValueError, KeyError, TypeError):
             return False
         self._set_keys(keys["chunk_ids"], keys["doc_ids"], keys["dates"])
@@ -109,8 +112,8 @@ class KeywordIndex:
         keys = {"chunk_ids": self._chunk_ids, "doc_ids": list(self._doc_ids), "dates": self._dates.tolist()}
         (version / "keys.json").write_text(json.dumps(keys, ensure_ascii=False))
         (version / "doc_freq.json").write_text(json.dumps(self._doc_freq, ensure_ascii=False))
-        if self._bm25 is not None:
-            self._bm25.save(version / "bm25", show_progress=False)
+        if self.bm25 is not None:
+            self.bm25.save(version / "bm25", show_progress=False)
         _fsync_tree(version)
         staging = self.folder / "current.json.tmp"
         staging.write_text(json.dumps({"version": version.name, "fingerprint": fingerprint}))
@@ -145,7 +148,7 @@ class KeywordIndex:
 
     def _index(self, rows: list[KeywordRow]) -> None:
         bm25s = _bm25s()
-        self._rows, self._bm25, self._doc_freq = rows, None, {}
+        self._rows, self._bm25, self._bm25_dir, self._doc_freq = rows, None, None, {}
         self._set_keys([r.chunk_id for r in rows], [r.doc_id for r in rows], [r.published_ord for r in rows])
         if not rows:
             return
@@ -163,6 +166,19 @@ class KeywordIndex:
         self._dates = np.array(dates, dtype=np.int64)
 
     @property
+    def bm25(self) -> Any:
+        """The bm25s index (None when empty), loaded from disk on first use; a damaged
+        saved matrix is rebuilt from the saved rows."""
+        if self._bm25 is None and self._bm25_dir is not None:
+            folder, self._bm25_dir = self._bm25_dir, None
+            try:
+                self._bm25 = _bm25s().BM25.load(folder, mmap=False)
+            except (OSError, ValueError, KeyError, TypeError):
+                log.warning("the saved BM25 matrix in %s is unreadable; rebuilding it from the rows", folder)
+                self._index(self.rows)
+        return self._bm25
+
+    @property
     def chunk_ids(self) -> list[str]:
         return self._chunk_ids
 
@@ -177,14 +193,15 @@ class KeywordIndex:
 
     def search(self, query: str, n: int, filters: Filters | None = None) -> list[tuple[str, float]]:
         """(chunk id, BM25 score), best first; only positive scores."""
-        if self._bm25 is None:
+        bm25 = self.bm25
+        if bm25 is None:
             return []
         query_terms = [t for t in terms([query])[0] if t in self._doc_freq]
         if not query_terms:
             return []
         mask = self._mask(filters)
         k = min(n, len(self._chunk_ids))
-        docs, scores = self._bm25.retrieve([query_terms], k=k, weight_mask=mask, show_progress=False, n_threads=1)
+        docs, scores = bm25.retrieve([query_terms], k=k, weight_mask=mask, show_progress=False, n_threads=1)
         return [(self._chunk_ids[d], float(s)) for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
 
     def _mask(self, filters: Filters | None) -> np.ndarray | None:
