@@ -256,6 +256,8 @@ def run_bench(out: Path, quick: bool = False, work: Path | None = None, fresh: b
                "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"}
     docs = work / "squad-docs"
     copy_subset(root / "docs", docs, p["docs"], prefer=gold_articles(gold))
+    exported = run_task("export")
+    log(f"encoder: {exported['encoder']} (opened or exported in {exported['wall_s']:.1f} s)")
     log(f"ingestion: {len(list(docs.glob('*.txt')))} paragraphs, {p['rounds']} alternating rounds")
     results["ingest"], store = bench_ingest(p, work, docs, gold)
     results["cold_start"] = bench_cold_start({"squad": store}, p["cold_runs"])

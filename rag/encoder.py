@@ -87,7 +87,10 @@ def content_hash(path: Path) -> str:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     memo[stamp] = digest.hexdigest()
-    _write_atomic(memo_file, json.dumps(memo, indent=1))
+    try:
+        _write_atomic(memo_file, json.dumps(memo, indent=1))
+    except OSError:
+        pass  # a read-only cache only costs hashing again next time
     return memo[stamp]
 
 

@@ -57,8 +57,12 @@ def export(pipeline: Pipeline, folder: Path) -> None:
     """Write model.fp32.onnx, model.int8.onnx and export.json into `folder`."""
     log.warning("exporting the embedding model %s to ONNX (once per model, ~30 s)", pipeline.path)
     model = _load(pipeline.path)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=".export-", dir=folder.parent))
+    except OSError as exc:
+        raise RagError(f"cannot write the ONNX export under {folder.parent} ({exc.strerror}): "
+                       "set RAG_CACHE_DIR to a writable folder") from exc
     try:
         raw = work / "raw.onnx"
         _trace(model, raw)
@@ -81,7 +85,11 @@ def export(pipeline: Pipeline, folder: Path) -> None:
 
 def _load(path: Path):
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sentence_transformers import SentenceTransformer
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError as exc:
+        raise RagError("exporting the embedding model to ONNX (once per model) needs torch and "
+                       f"sentence-transformers: {exc}") from exc
 
     try:
         model = SentenceTransformer(str(path), device="cpu")

@@ -94,3 +94,11 @@ def test_answering_imports_no_torch(built_rag):
                          env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "False", "False"]
+
+
+def test_an_unwritable_cache_is_a_clear_error(embedder, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("RAG_CACHE_DIR", str(blocker / "cache"))
+    with pytest.raises(RagError, match="cannot write the ONNX export .* set RAG_CACHE_DIR"):
+        open_encoder(embedder.path, "fp32")
