@@ -100,5 +100,5 @@ def test_an_unwritable_cache_is_a_clear_error(embedder, tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("RAG_CACHE_DIR", str(blocker / "cache"))
-    with pytest.raises(RagError, match="cannot write the ONNX export .* set RAG_CACHE_DIR"):
+    with pytest.raises(RagError, match=r"cannot write the ONNX export .* set RAG_CACHE_DIR"):
         open_encoder(embedder.path, "fp32")
