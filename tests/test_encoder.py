@@ -102,3 +102,22 @@ def test_an_unwritable_cache_is_a_clear_error(embedder, tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_CACHE_DIR", str(blocker / "cache"))
     with pytest.raises(RagError, match=r"cannot write the ONNX export .* set RAG_CACHE_DIR"):
         open_encoder(embedder.path, "fp32")
+
+
+def test_sentence_pooling_equals_the_mean_of_the_tokens_inside_each_span():
+    import numpy as np
+
+    from rag.embedding import _pool_sentences
+
+    rng = np.random.default_rng(0)
+    tokens = rng.normal(size=(12, 8)).astype(np.float32)
+    # [CLS], ten word pieces of 3-5 characters with spaces between, [SEP]; padding would also be (0, 0).
+    ends = np.cumsum(rng.integers(4, 7, size=10))
+    offsets = np.vstack([[0, 0], np.column_stack([ends - 3, ends]), [0, 0]])
+    spans = [(0, int(ends[3])), (int(ends[3]) + 1, int(ends[9])), (int(ends[2]) - 1, int(ends[2])), (999, 1200)]
+    fallback = np.ones(8, dtype=np.float32)
+    got = _pool_sentences(tokens, offsets, spans, fallback)
+    for k, (start, end) in enumerate(spans):
+        inside = (offsets[:, 1] > offsets[:, 0]) & (offsets[:, 0] >= start) & (offsets[:, 1] <= end)
+        want = tokens[inside].mean(axis=0) if inside.any() else fallback
+        assert np.allclose(got[k], want / np.linalg.norm(want), atol=1e-6)
