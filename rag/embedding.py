@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rag.config import PACKAGED_MODEL
-from rag.encoder import OnnxEncoder, read_pipeline
+from rag.encoder import OnnxEncoder, cpu_flags, read_pipeline
 from rag.encoder_export import open_encoder
 from rag.errors import RagError
 from rag.memory import release_freed_memory
@@ -50,12 +50,7 @@ def resolve_model(name: str) -> str:
 
 def cpu_has_bf16() -> bool:
     """True when the CPU executes bf16 natively (AVX-512 BF16 or AMX); the training loop's switch."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 class Embedder:

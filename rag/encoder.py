@@ -100,14 +100,18 @@ def export_dir(path: Path) -> Path:
     return cache_root() / "onnx" / f"{content_hash(path)[:24]}-v{EXPORT_FORMAT}"
 
 
-def cpu_has_vnni() -> bool:
-    """True when the CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX)."""
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags from /proc/cpuinfo (empty where there is none)."""
     try:
         with open("/proc/cpuinfo") as f:
-            flags = next((line for line in f if line.startswith("flags")), "")
+            return set(next((line for line in f if line.startswith("flags")), "").split())
     except OSError:
-        return False
-    return any(f" {flag}" in flags for flag in ("avx512_vnni", "avx_vnni", "amx_int8"))
+        return set()
+
+
+def cpu_has_vnni() -> bool:
+    """True when the CPU has int8 dot-product instructions (AVX-512 VNNI, AVX-VNNI, AMX)."""
+    return bool(cpu_flags() & {"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
 def choose_variant(precision: str, gate: dict) -> tuple[str, str]:
