@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import RagError
+from rag.errors import ConfigError, RagError
 
 EXPORT_FORMAT = 1  # bump when the export changes: old cache folders are then ignored
 MIN_PROBE_COSINE = 0.99
@@ -120,7 +120,7 @@ def choose_variant(precision: str, gate: dict) -> tuple[str, str]:
     cosine 0.992, hit@5 +0.004 on 500 questions) but answered one more unanswerable gold
     question (refusal recall 0.500 -> 0.455) and lost one answer (contains 0.733 -> 0.722)."""
     if precision not in ("auto", *VARIANTS):
-        raise RagError(f"unknown embedding precision {precision!r}: use auto, fp32 or int8")
+        raise ConfigError(f"unknown embedding precision {precision!r} (RAG_EMBED_PRECISION): use auto, fp32 or int8")
     cosine = gate.get("int8", 0.0)
     if precision != "int8":
         return "fp32", "asked for" if precision == "fp32" else "the default: int8 costs answer quality"
